@@ -1,0 +1,78 @@
+"""`create_app(settings)`: the FastAPI application. The lifespan owns the database engine,
+the one HTTP client for model servers, rate limits, metrics and background tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from arena import health
+from arena.admin import router as admin_router
+from arena.db import make_engine, make_sessionmaker
+from arena.errors import install_error_handlers
+from arena.metrics import make_metrics, serve_metrics
+from arena.migrate import require_migrated
+from arena.models import router as models_router
+from arena.models.probing import health_loop
+from arena.owners import router as owners_router
+from arena.ratelimit import RateLimits
+from arena.responses import FastJSONResponse
+from arena.security import SecurityMiddleware
+from arena.settings import Settings
+from arena.tasks import TaskSet
+from serving.client import make_http_client
+
+log = logging.getLogger("arena")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        tasks = TaskSet()
+        limits = RateLimits(settings)
+        metrics_server = None
+        try:
+            require_migrated(engine)
+            state = app.state
+            state.engine = engine
+            state.sessionmaker = make_sessionmaker(engine)
+            state.limits = limits
+            state.tasks = tasks
+            state.http = make_http_client()
+            if settings.metrics_port:
+                metrics_server = serve_metrics(
+                    state.metrics, settings.metrics_host, settings.metrics_port
+                )
+            tasks.spawn(health_loop(state.sessionmaker, state.http, settings), "health-probes")
+            yield
+        finally:
+            await tasks.close()
+            if getattr(app.state, "http", None) is not None:
+                await app.state.http.aclose()
+            await limits.close()
+            if metrics_server is not None:
+                metrics_server[0].shutdown()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Arena",
+        version="0.1.0",
+        summary="Anonymous battles between language models, votes, and a Bradley-Terry board.",
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+    )
+    app.state.settings = settings
+    app.state.metrics = make_metrics()
+    install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware)
+    app.include_router(health.router)
+    app.include_router(owners_router.router)
+    app.include_router(models_router.router)
+    app.include_router(admin_router.router)
+    return app

@@ -1,0 +1,88 @@
+"""Who is asking: a signed, HttpOnly client cookie plus keyed hashes of the address.
+
+The cookie is the client's identity for votes and limits; the address (and its /24 or /48
+network) is counted too, so clearing cookies does not reset a limit. Raw addresses are never
+stored, only HMACs keyed with ARENA_SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from arena.crypto import keyed_hash
+from arena.settings import Settings
+
+COOKIE = "arena_client"
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    client_hash: str
+    ip_hash: str
+    network_hash: str
+    trusted: bool  # in ARENA_TRUSTED_NETWORKS: exempt from per-address counting
+
+
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(settings.secret_key.get_secret_value(), salt="arena-client")
+
+
+def _network(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def client_id(request: Request, settings: Settings) -> str | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    try:
+        value = _serializer(settings).loads(raw)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def ensure_client(request: Request, response: Response, settings: Settings) -> str:
+    """The client's id, issuing a new signed cookie when it has none (or a forged one)."""
+    existing = client_id(request, settings)
+    if existing:
+        return existing
+    new = secrets.token_urlsafe(18)
+    response.set_cookie(
+        COOKIE,
+        _serializer(settings).dumps(new),
+        max_age=400 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    request.state.new_client_id = new
+    return new
+
+
+def identify(request: Request, settings: Settings, cid: str) -> ClientIdentity:
+    address = request.client.host if request.client else "unknown"
+    trusted = False
+    try:
+        ip = ipaddress.ip_address(address)
+        trusted = any(ip in net for net in settings.trusted_networks)
+    except ValueError:
+        pass
+    key = settings.secret_key
+    return ClientIdentity(
+        client_hash=keyed_hash(key, "client", cid),
+        ip_hash=keyed_hash(key, "ip", address),
+        network_hash=keyed_hash(key, "net", _network(address)),
+        trusted=trusted,
+    )

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["meta"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,81 @@
+"""Configuration: one `Settings` object, read from `ARENA_*` environment variables on demand."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+NEUTRAL_SYSTEM_MESSAGE = "You are a helpful assistant. Answer the user's question directly."
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
+
+    database_url: str = "sqlite:///./arena.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_token: SecretStr | None = None
+    # Without a configured key every process draws its own, so cookies die with the process;
+    # replicas behind one load balancer must share ARENA_SECRET_KEY.
+    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    fleet: Path | None = None
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "arena")
+    allow_private_endpoints: bool = False
+    redis_url: str | None = None
+    rate_limit_battles: str = "20/minute"
+    rate_limit_votes: str = "20/minute"
+    rate_limit_owners: str = "5/hour"
+    min_read_seconds: float = Field(default=2.0, ge=0)
+    trusted_networks: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    max_message_chars: int = Field(default=8000, ge=1)
+    max_turns: int = Field(default=8, ge=1)
+    max_tokens: int = Field(default=512, ge=1)
+    temperature: float = Field(default=0.7, ge=0)
+    system_message: str = NEUTRAL_SYSTEM_MESSAGE
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    rating_anchor: str | None = None
+    recompute_seconds: float = Field(default=60.0, gt=0)
+    health_interval_seconds: float = Field(default=15.0, gt=0)
+    # Abuse rules: a client whose votes favour one model this often, over at least this many
+    # votes, is flagged; a network sending more votes than this per hour is flagged.
+    abuse_min_votes: int = Field(default=10, ge=2)
+    abuse_same_model_share: float = Field(default=0.9, gt=0.5, le=1.0)
+    abuse_network_votes_per_hour: int = Field(default=200, ge=1)
+    cookie_secure: bool = False
+
+    @field_validator("trusted_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rating_anchor")
+    @classmethod
+    def _check_anchor(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_anchor(value)
+        return value
+
+    def anchor(self) -> tuple[str, float] | None:
+        return parse_anchor(self.rating_anchor) if self.rating_anchor else None
+
+
+def parse_anchor(text: str) -> tuple[str, float]:
+    """Parse `MODEL=RATING`; the model name may itself contain '='."""
+    name, sep, rating = text.rpartition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"anchor must look like MODEL=RATING, got {text!r}")
+    try:
+        value = float(rating)
+    except ValueError:
+        raise ValueError(f"anchor rating must be a number, got {rating!r}") from None
+    return name.strip(), value
