@@ -1,0 +1,146 @@
+"""Entry points: rate a battles file, or per-battle arrays with style control."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ratings.battles_file import read_battles, where
+from ratings.bt import DEFAULT_TOL
+from ratings.errors import RatingsInputError
+from ratings.leaderboard import CiMethod, Leaderboard, build_leaderboard, fit_counts, z_value
+from ratings.style import (
+    STYLE_FEATURES,
+    fit_style,
+    normalize_features,
+    style_bootstrap,
+    style_sandwich,
+)
+
+__all__ = ["fit_battles_style", "fit_file", "fit_file_leaderboard"]
+
+
+def fit_battles_style(
+    models: Sequence[str],
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    outcome: npt.ArrayLike,
+    features_a: npt.ArrayLike,
+    features_b: npt.ArrayLike,
+    *,
+    anchor: tuple[str, float] | None = None,
+    ci: CiMethod = "sandwich",
+    rounds: int = 100,
+    seed: int = 0,
+    feature_names: Sequence[str] = STYLE_FEATURES,
+    reg: float = 0.0,
+    tol: float = DEFAULT_TOL,
+) -> Leaderboard:
+    """Style-controlled leaderboard from per-battle arrays.
+
+    ``features_a``/``features_b`` have shape ``(N, F)``: raw per-side counts
+    (answer tokens, markdown headers, list items, bold spans), normalised here
+    by :func:`ratings.style.normalize_features`. The bootstrap refits all
+    battles per round, so keep ``rounds`` modest.
+    """
+    aa = np.asarray(a, dtype=np.int64)
+    bb = np.asarray(b, dtype=np.int64)
+    oo = np.asarray(outcome, dtype=np.int64)
+    x = normalize_features(features_a, features_b)
+    fit = fit_style(models, aa, bb, oo, x, reg=reg, tol=tol)
+    m = len(models)
+    half = None
+    samples = None
+    params: dict[str, object] = {
+        "method": "bradley-terry-style",
+        "ci": ci,
+        "tol": tol,
+        "features": list(feature_names),
+        "reg": reg,
+        "anchor": None if anchor is None else [anchor[0], anchor[1]],
+    }
+    if ci == "sandwich":
+        cov = style_sandwich(models, aa, bb, oo, x, fit, reg=reg)
+        half = z_value() * np.sqrt(np.clip(np.diag(cov)[:m], 0.0, None))
+    elif ci == "bootstrap":
+        samples = style_bootstrap(models, aa, bb, oo, x, fit, rounds, seed, reg=reg, tol=tol)
+        params.update(rounds=rounds, seed=seed)
+    elif ci != "none":
+        raise ValueError(f"unknown ci method {ci!r}")
+    battles = np.bincount(aa, minlength=m) + np.bincount(bb, minlength=m)
+    return build_leaderboard(
+        tuple(models),
+        fit.theta,
+        battles,
+        anchor=anchor,
+        ci=ci,
+        half_width=half,
+        samples=samples,
+        params=params,
+        style_coefficients={n: float(c) for n, c in zip(feature_names, fit.coef, strict=True)},
+    )
+
+
+def fit_file_leaderboard(
+    path: Path,
+    *,
+    anchor: tuple[str, float] | None = None,
+    ci: CiMethod = "sandwich",
+    rounds: int = 1000,
+    seed: int = 0,
+    style: bool = False,
+) -> Leaderboard:
+    """Like :func:`fit_file` but returns the :class:`Leaderboard` itself."""
+    if not style:
+        battles = read_battles(path)
+        return fit_counts(battles.counts(), anchor=anchor, ci=ci, rounds=rounds, seed=seed)
+    columns = tuple(f"{stem}_{side}" for side in "ab" for stem in STYLE_FEATURES)
+    battles = read_battles(path, extra_columns=columns)
+    import pyarrow.compute as pc
+
+    values = []
+    for name in columns:
+        column = battles.table[name]
+        if column.null_count:
+            k = int(pc.index(pc.is_null(column), True).as_py())
+            row = k if battles.rows is None else int(battles.rows[k])
+            raise RatingsInputError(f"{where(path, row)}: missing {name} (needed by --style)")
+        values.append(column.to_numpy())
+    f = len(STYLE_FEATURES)
+    feats = np.stack(values, axis=1).astype(np.float64)
+    return fit_battles_style(
+        battles.models,
+        battles.a,
+        battles.b,
+        battles.outcome,
+        feats[:, :f],
+        feats[:, f:],
+        anchor=anchor,
+        ci=ci,
+        rounds=rounds,
+        seed=seed,
+    )
+
+
+def fit_file(
+    path: Path,
+    *,
+    anchor: tuple[str, float] | None,
+    ci: CiMethod,
+    rounds: int,
+    seed: int,
+    style: bool,
+) -> list[dict[str, object]]:
+    """Rate the battles in ``path``: ``{model, rating, ci_low, ci_high, rank, rank_ub, battles}``.
+
+    Rows are sorted by rank (then name); ``ci_low``/``ci_high`` are ``None`` when
+    ``ci == "none"``. Raises :class:`~ratings.errors.RatingsError` subclasses whose
+    ``str()`` is a one-line message (:class:`~ratings.errors.RatingsInputError` for
+    anything wrong with the file or data).
+    """
+    return fit_file_leaderboard(
+        path, anchor=anchor, ci=ci, rounds=rounds, seed=seed, style=style
+    ).rows()
