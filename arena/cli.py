@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -57,6 +56,7 @@ def open_engine(settings: Settings, *, migrated: bool = True) -> Engine:
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
+    import arena.tables  # noqa: F401  (every mapper known before the first query)
     from arena.db import DatabaseURLError, make_engine
     from arena.migrate import NotMigratedError, require_migrated
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from arena.db import session_scope
 from arena.settings import Settings
 
 
@@ -29,5 +31,18 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+T = TypeVar("T")
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def run_in_session(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(session, *args)` in a worker thread inside one committed unit of work."""
+    factory = request.app.state.sessionmaker
+
+    def work() -> T:
+        with session_scope(factory) as session:
+            return fn(session, *args)
+
+    return await anyio.to_thread.run_sync(work)

@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from arena.responses import FastJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from arena.responses import FastJSONResponse
 
 log = logging.getLogger("arena")
 
@@ -53,7 +54,11 @@ def error_body(message: str, type: str, code: str) -> dict[str, Any]:
 
 
 def error_response(
-    status: int, code: str, message: str, *, type: str | None = None,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    type: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> FastJSONResponse:
     kind = type or _TYPE_BY_STATUS.get(status, "api_error")

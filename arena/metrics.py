@@ -22,11 +22,16 @@ def make_metrics() -> AppMetrics:
     return AppMetrics(
         registry=registry,
         requests=Counter(
-            "arena_http_requests", "HTTP requests", ["method", "route", "status"],
+            "arena_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
             registry=registry,
         ),
         latency=Histogram(
-            "arena_http_request_seconds", "HTTP request time", ["route"], registry=registry,
+            "arena_http_request_seconds",
+            "HTTP request time",
+            ["route"],
+            registry=registry,
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         ),
         votes=Counter("arena_votes", "Votes recorded", ["included"], registry=registry),

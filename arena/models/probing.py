@@ -14,9 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.crypto import api_key_from_ref
 from arena.db import make_sessionmaker, session_scope, utcnow
+from arena.models.service import suspend_for_drift
 from arena.models.tables import ModelEndpoint
+from arena.models.verification import serves_model
 from arena.settings import Settings
-from serving.health import probe_endpoint
+from serving.client import Endpoint
+from serving.guard import EndpointGuard, make_guarded_client
+from serving.health import probe
 
 log = logging.getLogger("arena.health")
 
@@ -29,12 +33,15 @@ class Target:
     base_url: str
     api_model: str
     api_key: str | None
+    owner: bool = False  # owner endpoints are reached through the SSRF-guarded client
+    approved: bool = False
 
 
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
     detail: str
+    drift: bool = False  # reachable, but no longer serving its model
 
 
 def _targets(session: Session, settings: Settings, ids: list[int] | None) -> list[Target]:
@@ -42,15 +49,29 @@ def _targets(session: Session, settings: Settings, ids: list[int] | None) -> lis
     if ids is not None:
         stmt = select(ModelEndpoint).where(ModelEndpoint.id.in_(ids))
     return [
-        Target(m.id, m.base_url, m.api_model, api_key_from_ref(settings.secret_key, m.api_key_ref))
+        Target(
+            m.id,
+            m.base_url,
+            m.api_model,
+            api_key_from_ref(settings.secret_key, m.api_key_ref),
+            owner=m.source == "owner",
+            approved=m.status == "approved",
+        )
         for m in session.scalars(stmt)
     ]
 
 
-async def probe_targets(client: httpx.AsyncClient, targets: list[Target]) -> dict[int, Outcome]:
+async def probe_targets(
+    client: httpx.AsyncClient, targets: list[Target], guarded: httpx.AsyncClient | None = None
+) -> dict[int, Outcome]:
     async def one(t: Target) -> tuple[int, Outcome]:
-        result = await probe_endpoint(client, t.base_url, t.api_model, api_key=t.api_key)
-        return t.id, Outcome(result.ok, result.detail)
+        via = guarded if t.owner and guarded is not None else client
+        endpoint = Endpoint(t.base_url, t.api_model, t.api_key)
+        result = await probe(via, endpoint)
+        drift = (
+            t.owner and t.approved and not result.ok and await serves_model(via, endpoint) is False
+        )
+        return t.id, Outcome(result.ok, result.detail, drift)
 
     return dict(await asyncio.gather(*(one(t) for t in targets)))
 
@@ -62,31 +83,49 @@ def record(session: Session, outcomes: dict[int, Outcome]) -> None:
         if model is None:
             continue
         if model.healthy != outcome.ok:
-            log.info("model %s is now %s: %s", model.name,
-                     "healthy" if outcome.ok else "unhealthy", outcome.detail)
+            log.info(
+                "model %s is now %s: %s",
+                model.name,
+                "healthy" if outcome.ok else "unhealthy",
+                outcome.detail,
+            )
         model.healthy = outcome.ok
         model.health_detail = outcome.detail[:500]
         model.health_checked_at = now
+        if outcome.drift and model.source == "owner" and model.status == "approved":
+            log.warning("model %s suspended: %s", model.name, outcome.detail)
+            suspend_for_drift(model, outcome.detail)
 
 
 async def probe_once(
-    factory: sessionmaker[Session], client: httpx.AsyncClient, settings: Settings,
+    factory: sessionmaker[Session],
+    client: httpx.AsyncClient,
+    settings: Settings,
     ids: list[int] | None = None,
+    guarded: httpx.AsyncClient | None = None,
 ) -> dict[int, Outcome]:
     with session_scope(factory) as session:
         targets = _targets(session, settings, ids)
-    outcomes = await probe_targets(client, targets)
+    if guarded is None and any(t.owner for t in targets):
+        guard = EndpointGuard(allow_private=settings.allow_private_endpoints)
+        async with make_guarded_client(guard) as own:
+            outcomes = await probe_targets(client, targets, own)
+    else:
+        outcomes = await probe_targets(client, targets, guarded)
     with session_scope(factory) as session:
         record(session, outcomes)
     return outcomes
 
 
 async def health_loop(
-    factory: sessionmaker[Session], client: httpx.AsyncClient, settings: Settings
+    factory: sessionmaker[Session],
+    client: httpx.AsyncClient,
+    settings: Settings,
+    guarded: httpx.AsyncClient | None = None,
 ) -> None:
     while True:
         try:
-            await probe_once(factory, client, settings)
+            await probe_once(factory, client, settings, guarded=guarded)
         except asyncio.CancelledError:
             raise
         except Exception:

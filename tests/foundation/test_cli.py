@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 
-def arena(*args: str, db: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def arena(
+    *args: str, db: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
     env["ARENA_DATABASE_URL"] = db
     env.update(extra_env or {})
@@ -49,15 +51,31 @@ def test_unmigrated_database(tmp_path: Path) -> None:
 
 
 def test_invalid_setting(tmp_path: Path) -> None:
-    proc = arena("models", "list", db=f"sqlite:///{tmp_path / 'x.db'}",
-                 extra_env={"ARENA_MIN_READ_SECONDS": "soon"})
+    proc = arena(
+        "models",
+        "list",
+        db=f"sqlite:///{tmp_path / 'x.db'}",
+        extra_env={"ARENA_MIN_READ_SECONDS": "soon"},
+    )
     assert_one_line_error(proc, "ARENA_MIN_READ_SECONDS")
 
 
 def test_models_add_list_and_duplicate(database_url: str) -> None:
     assert arena("db", "upgrade", db=database_url).returncode == 0
-    add = ("models", "add", "--name", "Tiny", "--base-url", "http://127.0.0.1:9/v1",
-           "--api-model", "tiny", "--organization", "Acme", "--license", "open")
+    add = (
+        "models",
+        "add",
+        "--name",
+        "Tiny",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--api-model",
+        "tiny",
+        "--organization",
+        "Acme",
+        "--license",
+        "open",
+    )
     first = arena(*add, db=database_url)
     assert first.returncode == 0, first.stderr
     assert "approved" in first.stdout
@@ -72,10 +90,14 @@ def test_models_add_list_and_duplicate(database_url: str) -> None:
 
 @pytest.mark.parametrize(
     ("flag", "value", "needle"),
-    [("--license", "gratis", "license must be one of"),
-     ("--base-url", "ftp://x/v1", "http(s) URL")],
+    [
+        ("--license", "gratis", "license must be one of"),
+        ("--base-url", "ftp://x/v1", "http(s) URL"),
+    ],
 )
-def test_models_add_rejects_bad_fields(database_url: str, flag: str, value: str, needle: str) -> None:
+def test_models_add_rejects_bad_fields(
+    database_url: str, flag: str, value: str, needle: str
+) -> None:
     args = {"--name": "M", "--base-url": "http://127.0.0.1:9/v1", "--api-model": "m"}
     args[flag] = value
     flat = [x for kv in args.items() for x in kv]

@@ -1,0 +1,139 @@
+"""One turn of a battle as one SSE stream: both sides concurrently, re-labelled A and B.
+
+Only text deltas, finish reasons and generic error messages leave this module: no model
+name, response id, fingerprint, timing header or URL. The second side's `done` event is sent
+only after the turn is stored, so a client that has seen both `done` events can vote at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from arena.battles.service import SideResult, TurnPlan
+from arena.db import utcnow
+from serving.client import BackendError, Done, Finish, TextDelta, stream_chat
+
+log = logging.getLogger("arena.battles")
+
+FINISH_REASONS = {"stop", "length", "content_filter"}
+DISCONNECTED = "the connection closed before the answer finished"
+
+Persist = Callable[[dict[str, SideResult]], bool]
+
+
+def sse(payload: dict[str, Any] | str) -> dict[str, str]:
+    data = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+    return {"data": data}
+
+
+async def _run_side(
+    client: httpx.AsyncClient,
+    side: str,
+    plan_side: Any,
+    results: dict[str, SideResult],
+    queue: asyncio.Queue[tuple[str, dict[str, Any] | None]],
+    *,
+    max_tokens: int,
+    temperature: float,
+) -> None:
+    parts: list[str] = []
+    started = time.monotonic()
+    result = SideResult(content="", ok=False, error=DISCONNECTED)
+    results[side] = result
+    try:
+        async for event in stream_chat(
+            client,
+            plan_side.endpoint,
+            plan_side.messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        ):
+            if isinstance(event, TextDelta):
+                if event.text:
+                    parts.append(event.text)
+                    result.content = "".join(parts)
+                    await queue.put((side, {"side": side, "delta": event.text}))
+            elif isinstance(event, Finish):
+                reason = event.reason if event.reason in FINISH_REASONS else "stop"
+                result.finish_reason = reason
+            elif isinstance(event, Done):
+                stats = event.stats
+                result.ok, result.error = True, None
+                result.prompt_tokens = stats.prompt_tokens
+                result.completion_tokens = stats.output_tokens
+                result.ttft_ms = None if stats.ttft is None else stats.ttft * 1000
+                result.duration_ms = (time.monotonic() - started) * 1000
+                result.finished_at = utcnow()
+        if not result.ok:
+            raise BackendError("eof", "stream ended without a final event")
+    except BackendError as exc:
+        log.warning("side %s failed: %s (%s)", side, exc.kind, exc.detail)
+        result.ok, result.error = False, exc.message
+        result.duration_ms = (time.monotonic() - started) * 1000
+    finally:
+        await queue.put((side, None))
+
+
+async def stream_turn(
+    client: httpx.AsyncClient,
+    plan: TurnPlan,
+    persist: Callable[[dict[str, SideResult]], Any],
+    *,
+    max_tokens: int,
+    temperature: float,
+) -> AsyncIterator[dict[str, str]]:
+    """Yield SSE events for one turn; `persist(results)` (async) stores the outcome once."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any] | None]] = asyncio.Queue()
+    results: dict[str, SideResult] = {}
+    tasks = [
+        asyncio.create_task(
+            _run_side(
+                client, s.side, s, results, queue, max_tokens=max_tokens, temperature=temperature
+            ),
+            name=f"battle-{plan.battle_id}-{s.side}",
+        )
+        for s in plan.sides
+    ]
+    pending = {s.side for s in plan.sides}
+    stored = False
+    try:
+        while pending:
+            side, payload = await queue.get()
+            if payload is not None:
+                yield sse(payload)
+                continue
+            pending.discard(side)
+            if pending:
+                yield sse(_closing_event(side, results[side]))
+                continue
+            await persist(results)
+            stored = True
+            yield sse(_closing_event(side, results[side]))
+        yield sse("[DONE]")
+    finally:
+        for task in tasks:
+            task.cancel()
+        if not stored:
+            # The voter went away (or we are shutting down): the turn must not stay
+            # "streaming" forever. Whatever finished is kept; the rest is marked failed.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for s in plan.sides:
+                    res = results.setdefault(s.side, SideResult(content="", ok=False))
+                    if not res.ok:
+                        res.error = res.error or DISCONNECTED
+                await persist(results)
+
+
+def _closing_event(side: str, result: SideResult) -> dict[str, Any]:
+    if result.ok:
+        return {"side": side, "done": True, "finish_reason": result.finish_reason or "stop"}
+    return {"side": side, "error": {"message": result.error or "the model failed to answer"}}
