@@ -11,8 +11,12 @@ from fastapi import FastAPI
 
 from arena import health
 from arena.admin import router as admin_router
+from arena.battles import router as battles_router
 from arena.db import make_engine, make_sessionmaker
 from arena.errors import install_error_handlers
+from arena.exports import router as exports_router
+from arena.leaderboard import router as leaderboard_router
+from arena.leaderboard.loop import recompute_loop
 from arena.metrics import make_metrics, serve_metrics
 from arena.migrate import require_migrated
 from arena.models import router as models_router
@@ -24,6 +28,7 @@ from arena.security import SecurityMiddleware
 from arena.settings import Settings
 from arena.tasks import TaskSet
 from serving.client import make_http_client
+from serving.guard import EndpointGuard, make_guarded_client
 
 log = logging.getLogger("arena")
 
@@ -45,16 +50,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.limits = limits
             state.tasks = tasks
             state.http = make_http_client()
+            state.guarded_http = make_guarded_client(
+                EndpointGuard(allow_private=settings.allow_private_endpoints)
+            )
             if settings.metrics_port:
                 metrics_server = serve_metrics(
                     state.metrics, settings.metrics_host, settings.metrics_port
                 )
-            tasks.spawn(health_loop(state.sessionmaker, state.http, settings), "health-probes")
+            tasks.spawn(
+                health_loop(state.sessionmaker, state.http, settings, state.guarded_http),
+                "health-probes",
+            )
+            tasks.spawn(recompute_loop(state.sessionmaker, settings, tasks.pause), "leaderboard")
             yield
         finally:
             await tasks.close()
             if getattr(app.state, "http", None) is not None:
                 await app.state.http.aclose()
+            if getattr(app.state, "guarded_http", None) is not None:
+                await app.state.guarded_http.aclose()
             await limits.close()
             if metrics_server is not None:
                 metrics_server[0].shutdown()
@@ -75,4 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(owners_router.router)
     app.include_router(models_router.router)
     app.include_router(admin_router.router)
+    app.include_router(battles_router.router)
+    app.include_router(leaderboard_router.router)
+    app.include_router(exports_router.router)
     return app

@@ -4,8 +4,10 @@ starts fast; every expected failure ends as one line on stderr and a non-zero ex
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -190,7 +192,222 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         )
 
 
+@ratings_app.command("fit")
+def ratings_fit(
+    path: Annotated[Path, typer.Argument(help="Battles: .jsonl, .json, .csv or .parquet.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the only output).")] = True,
+    anchor: Annotated[str | None, typer.Option(help="MODEL=RATING pins one model.")] = None,
+    ci: Annotated[str, typer.Option(help="none, sandwich or bootstrap.")] = "sandwich",
+    rounds: Annotated[int, typer.Option(min=1, help="Bootstrap rounds.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    style: Annotated[bool, typer.Option("--style", help="Style-controlled ratings.")] = False,
+) -> None:
+    """Fit Bradley-Terry ratings to a battles file and print the board as JSON."""
+    from arena.settings import parse_anchor
+    from ratings.errors import RatingsError
+    from ratings.fit import fit_file
+
+    if ci not in ("none", "sandwich", "bootstrap"):
+        fail(f"--ci must be none, sandwich or bootstrap, got {ci!r}")
+    try:
+        pinned = parse_anchor(anchor) if anchor else None
+    except ValueError as exc:
+        fail(str(exc))
+    if not path.is_file():
+        fail(f"no such file: {path}")
+    try:
+        rows = fit_file(path, anchor=pinned, ci=ci, rounds=rounds, seed=seed, style=style)  # type: ignore[arg-type]
+    except RatingsError as exc:
+        fail(str(exc))
+    sys.stdout.write(json.dumps(rows, indent=None if not as_json else 2) + "\n")
+
+
+@ratings_app.command("recompute")
+def ratings_recompute() -> None:
+    """Compute a new leaderboard snapshot from the votes in the database."""
+    from arena.db import make_sessionmaker, session_scope
+    from arena.leaderboard.service import NotRateable, recompute
+
+    settings = load_settings()
+    engine = open_engine(settings)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            snap = recompute(session, settings.anchor())
+            if snap is None:
+                typer.echo("no new votes since the latest snapshot; nothing to do")
+                return
+            typer.echo(
+                f"snapshot {snap.id}: {snap.votes_included} votes included, "
+                f"watermark {snap.vote_watermark}, sha256 {snap.sha256[:16]}…"
+            )
+    except NotRateable as exc:
+        fail(f"no finite ratings yet: {exc}")
+    finally:
+        engine.dispose()
+
+
+@app.command("export")
+def export(
+    kind: Annotated[str, typer.Argument(help="votes, preferences or snapshots.")],
+    format: Annotated[str, typer.Option(help="jsonl, csv or parquet.")] = "jsonl",
+    out: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
+) -> None:
+    """Write votes, preference pairs or leaderboard snapshots for researchers."""
+    from arena.db import make_sessionmaker, session_scope
+    from arena.exports.service import FORMATS, SOURCES, encode
+
+    if kind not in SOURCES:
+        fail(f"export what? votes, preferences or snapshots, not {kind!r}")
+    if format not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format == "parquet" and out is None and sys.stdout.isatty():
+        fail("parquet is binary: give --out FILE or redirect stdout")
+    source, columns = SOURCES[kind]
+    engine = open_engine(load_settings())
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            sink = out.open("wb") if out else sys.stdout.buffer
+            try:
+                for chunk in encode(source(session), columns, format):
+                    sink.write(chunk)
+            finally:
+                if out:
+                    sink.close()
+                else:
+                    sink.flush()
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    finally:
+        engine.dispose()
+
+
+def _fleet(config: Path | None) -> tuple[Any, Path]:
+    from serving.fleet import FleetError, load_fleet
+    from serving.launcher import default_run_dir
+
+    settings = load_settings()
+    path = config or settings.fleet
+    if path is None:
+        fail("give --config FLEET.toml (or set ARENA_FLEET)")
+    try:
+        fleet = load_fleet(path)
+    except (FleetError, OSError) as exc:
+        fail(str(exc))
+    return fleet, default_run_dir(fleet)
+
+
+def register_fleet(settings: Settings, fleet: Any) -> None:
+    """Add or update every fleet entry as an operator model, then probe them."""
+    from arena.db import make_sessionmaker, session_scope
+    from arena.models import probing, service
+
+    engine = open_engine(settings)
+    try:
+        ids = []
+        with session_scope(make_sessionmaker(engine)) as session:
+            for entry in fleet.models:
+                model = service.upsert_operator_model(
+                    session,
+                    service.OperatorModel(
+                        name=entry.name,
+                        base_url=entry.base_url,
+                        api_model=entry.served_name,
+                        license=entry.license,
+                        organization=entry.organization,
+                        aliases=list(entry.aliases),
+                    ),
+                )
+                ids.append((model.id, entry.name))
+        for model_id, name in ids:
+            outcome = probing.probe_now(settings, engine, model_id)
+            typer.echo(f"{name}: registered, {'healthy' if outcome.ok else outcome.detail}")
+    finally:
+        engine.dispose()
+
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Fleet file (TOML).")]
+
+
+@fleet_app.command("up")
+def fleet_up_cmd(config: ConfigOption = None) -> None:
+    """Prepare and start the fleet's vLLM servers, wait for health, register them."""
+    from serving.launcher import LaunchError, fleet_up
+
+    fleet, run_dir = _fleet(config)
+    try:
+        fleet_up(fleet, run_dir=run_dir)
+    except LaunchError as exc:
+        fail(str(exc))
+    register_fleet(load_settings(), fleet)
+
+
+@fleet_app.command("down")
+def fleet_down_cmd(config: ConfigOption = None) -> None:
+    """Stop the fleet's servers (SIGTERM to each, SIGKILL its group if it hangs)."""
+    from serving.launcher import fleet_down
+
+    _, run_dir = _fleet(config)
+    outcomes = fleet_down(run_dir)
+    if not outcomes:
+        typer.echo("no servers running for this fleet")
+
+
+@fleet_app.command("status")
+def fleet_status_cmd(
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Which of the fleet's servers run and answer /health."""
+    from serving.launcher import fleet_status
+
+    _, run_dir = _fleet(config)
+    status = fleet_status(run_dir)
+    if as_json:
+        typer.echo(json.dumps(status, indent=2, default=str))
+        return
+    if not status:
+        typer.echo("no servers running for this fleet")
+    for name, info in status.items():
+        typer.echo(f"{name:<32} " + "  ".join(f"{k}={v}" for k, v in info.items()))
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (ARENA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (ARENA_PORT).")] = None,
+) -> None:
+    """The whole arena on this machine: CPU vLLM servers for the demo fleet, then the app.
+    Ctrl-C stops everything it started, model servers included."""
+    from serving.launcher import LaunchError, fleet_down, fleet_up
+    from serving.testing import CPU_DEMO_FLEET
+
+    settings = load_settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    fleet, run_dir = _fleet(config or settings.fleet or CPU_DEMO_FLEET)
+    migrate_database(settings)
+    typer.echo("starting the model servers (the first run prepares vLLM and the models)…")
+    try:
+        started = fleet_up(fleet, run_dir=run_dir, tag="demo")
+    except LaunchError as exc:
+        fail(str(exc))
+    try:
+        register_fleet(settings, fleet)
+        from arena.server import run
+
+        typer.echo(f"\nArena is up: http://{settings.host}:{settings.port}/  (Ctrl-C stops it)\n")
+        run(settings)
+    finally:
+        ours = [name for name, s in started.items() if s.tag == "demo"]
+        if ours:
+            typer.echo("stopping the model servers…")
+            fleet_down(run_dir, only=ours)
+
+
 def main() -> None:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app(standalone_mode=True)
     except CliError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import anyio
 from sqlalchemy import text
@@ -34,7 +35,9 @@ def recompute_once(factory: sessionmaker[Session], settings: Settings) -> int | 
         return snap.id if snap else None
 
 
-async def recompute_loop(factory: sessionmaker[Session], settings: Settings) -> None:
+async def recompute_loop(
+    factory: sessionmaker[Session], settings: Settings, pause: Callable[[float], Awaitable[bool]]
+) -> None:
     while True:
         try:
             await anyio.to_thread.run_sync(recompute_once, factory, settings)
@@ -42,4 +45,5 @@ async def recompute_loop(factory: sessionmaker[Session], settings: Settings) -> 
             raise
         except Exception:
             log.exception("leaderboard recompute failed")
-        await asyncio.sleep(settings.recompute_seconds)
+        if not await pause(settings.recompute_seconds):
+            return

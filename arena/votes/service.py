@@ -72,12 +72,14 @@ def cast_vote(
         (now - battle.last_finished_at).total_seconds() if battle.last_finished_at else None
     )
     style = {side: ZERO for side in ("A", "B")}
+    tokens = {side: 0 for side in ("A", "B")}
     leaks: list[str] = []
     for side, model in resolved.items():
         terms = identity_terms(model.name, model.organization, model.aliases)
         for t in turns:
             text = answers[(t.id, side)].content
             style[side] = style[side] + style_features(text)
+            tokens[side] += answers[(t.id, side)].completion_tokens or 0
             hit = find_identity(text, terms)
             if hit:
                 leaks.append(f"side {side} named {hit!r} in turn {t.idx + 1}")
@@ -92,6 +94,8 @@ def cast_vote(
         network_hash=who.network_hash,
         read_seconds=read_seconds,
         created_at=now,
+        a_tokens=tokens["A"],
+        b_tokens=tokens["B"],
         a_chars=style["A"].chars,
         b_chars=style["B"].chars,
         a_headers=style["A"].headers,

@@ -29,6 +29,8 @@ class Vote(Base):
     read_seconds: Mapped[float | None]
     included: Mapped[bool] = mapped_column(default=True, index=True)
     # Style features of the final answers (for style control), summed over turns.
+    a_tokens: Mapped[int] = mapped_column(default=0)
+    b_tokens: Mapped[int] = mapped_column(default=0)
     a_chars: Mapped[int] = mapped_column(default=0)
     b_chars: Mapped[int] = mapped_column(default=0)
     a_headers: Mapped[int] = mapped_column(default=0)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 11:07:49.919462
+Create Date: 2026-11-23 12:01:57.858078
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import arena.db
-
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
@@ -214,6 +213,8 @@ def upgrade() -> None:
         sa.Column("network_hash", sa.String(length=64), nullable=False),
         sa.Column("read_seconds", sa.Double(), nullable=True),
         sa.Column("included", sa.Boolean(), nullable=False),
+        sa.Column("a_tokens", sa.Integer(), nullable=False),
+        sa.Column("b_tokens", sa.Integer(), nullable=False),
         sa.Column("a_chars", sa.Integer(), nullable=False),
         sa.Column("b_chars", sa.Integer(), nullable=False),
         sa.Column("a_headers", sa.Integer(), nullable=False),

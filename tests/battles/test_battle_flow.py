@@ -57,6 +57,10 @@ async def test_full_battle(arena: FastAPI, client: httpx.AsyncClient, backends: 
     with session_scope(arena.state.sessionmaker) as s:
         votes = s.scalars(select(Vote)).all()
         assert len(votes) == 1 and votes[0].included and votes[0].turns == 1
+    prefs = (await client.get("/api/v1/exports/preferences", params={"format": "jsonl"})).json()
+    assert prefs["prompt"] == "What is the capital of France?"
+    assert prefs["chosen"] == got["A"] and prefs["rejected"] == got["B"]
+    assert prefs["chosen_model"] == revealed["A"]["model"]
 
 
 async def test_multi_turn_each_side_keeps_its_history(
