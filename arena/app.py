@@ -27,6 +27,7 @@ from arena.responses import FastJSONResponse
 from arena.security import SecurityMiddleware
 from arena.settings import Settings
 from arena.tasks import TaskSet
+from arena.web.router import install as install_web
 from serving.client import make_http_client
 from serving.guard import EndpointGuard, make_guarded_client
 
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     state.metrics, settings.metrics_host, settings.metrics_port
                 )
             tasks.spawn(
-                health_loop(state.sessionmaker, state.http, settings, state.guarded_http),
+                health_loop(
+                    state.sessionmaker, state.http, settings, state.guarded_http, tasks.pause
+                ),
                 "health-probes",
             )
             tasks.spawn(recompute_loop(state.sessionmaker, settings, tasks.pause), "leaderboard")
@@ -92,4 +95,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(battles_router.router)
     app.include_router(leaderboard_router.router)
     app.include_router(exports_router.router)
+    install_web(app)  # pages, /static, HTML error pages; keep last
     return app

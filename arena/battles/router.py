@@ -72,9 +72,13 @@ async def send_message(
     async def persist(results: dict[str, SideResult]) -> bool:
         return await run_in_session(request, service.close_turn, plan, results)
 
-    http = request.app.state.http
+    state = request.app.state
     events = stream_turn(
-        http, plan, persist, max_tokens=settings.max_tokens, temperature=settings.temperature
+        (state.http, state.guarded_http),
+        plan,
+        persist,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
     )
     return EventSourceResponse(events, sep="\n", ping=15)
 

@@ -96,6 +96,8 @@ class SidePlan:
     response_id: int
     endpoint: Endpoint
     messages: list[dict[str, str]]
+    # Owner endpoints go through the SSRF-guarded client; operator ones are trusted.
+    guarded: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def open_turn(session: Session, settings: Settings, battle_id: str, content: str
         messages.append({"role": "user", "content": content})
         key = api_key_from_ref(settings.secret_key, model.api_key_ref)
         endpoint = Endpoint(model.base_url, model.api_model, key)
-        plans.append(SidePlan(side, resp.id, endpoint, messages))
+        plans.append(SidePlan(side, resp.id, endpoint, messages, model.source == "owner"))
     return TurnPlan(battle.id, turn.id, turn.idx, (plans[0], plans[1]))
 
 

