@@ -17,7 +17,7 @@ from arena.errors import install_error_handlers
 from arena.exports import router as exports_router
 from arena.leaderboard import router as leaderboard_router
 from arena.leaderboard.loop import recompute_loop
-from arena.metrics import make_metrics, serve_metrics
+from arena.metrics import RequestMetricsMiddleware, make_metrics, serve_metrics
 from arena.migrate import require_migrated
 from arena.models import router as models_router
 from arena.models.probing import health_loop
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await limits.close()
             if metrics_server is not None:
                 metrics_server[0].shutdown()
+                metrics_server[0].server_close()
             engine.dispose()
 
     app = FastAPI(
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = make_metrics()
     install_error_handlers(app)
     app.add_middleware(SecurityMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
     app.include_router(owners_router.router)
     app.include_router(models_router.router)

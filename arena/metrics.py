@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.metrics import ServingMetrics
+from serving.metrics import make_metrics as make_serving_metrics
 
 
 @dataclass
@@ -15,6 +20,7 @@ class AppMetrics:
     latency: Histogram
     votes: Counter
     battles: Counter
+    serving: ServingMetrics
 
 
 def make_metrics() -> AppMetrics:
@@ -36,9 +42,38 @@ def make_metrics() -> AppMetrics:
         ),
         votes=Counter("arena_votes", "Votes recorded", ["included"], registry=registry),
         battles=Counter("arena_battles", "Battles created", registry=registry),
+        serving=make_serving_metrics(registry),
     )
 
 
 def serve_metrics(metrics: AppMetrics, host: str, port: int) -> Any:
     """Start the exporter thread; returns (server, thread) for shutdown."""
     return start_http_server(port, addr=host, registry=metrics.registry)
+
+
+class RequestMetricsMiddleware:
+    """Counts requests and times them per route template (never per raw path)."""
+
+    def __init__(self, app: ASGIApp, metrics: AppMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)

@@ -79,6 +79,7 @@ async def send_message(
         persist,
         max_tokens=settings.max_tokens,
         temperature=settings.temperature,
+        metrics=state.metrics.serving,
     )
     return EventSourceResponse(events, sep="\n", ping=15)
 

@@ -98,6 +98,8 @@ class SidePlan:
     messages: list[dict[str, str]]
     # Owner endpoints go through the SSRF-guarded client; operator ones are trusted.
     guarded: bool = False
+    # The model's display name, for operator metrics only; never sent to the voter.
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,9 @@ def open_turn(session: Session, settings: Settings, battle_id: str, content: str
         messages.append({"role": "user", "content": content})
         key = api_key_from_ref(settings.secret_key, model.api_key_ref)
         endpoint = Endpoint(model.base_url, model.api_model, key)
-        plans.append(SidePlan(side, resp.id, endpoint, messages, model.source == "owner"))
+        plans.append(
+            SidePlan(side, resp.id, endpoint, messages, model.source == "owner", model.name)
+        )
     return TurnPlan(battle.id, turn.id, turn.idx, (plans[0], plans[1]))
 
 

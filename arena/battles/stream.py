@@ -20,6 +20,7 @@ import orjson
 from arena.battles.service import SideResult, TurnPlan
 from arena.db import utcnow
 from serving.client import BackendError, Done, Finish, TextDelta, stream_chat
+from serving.metrics import ServingMetrics
 
 log = logging.getLogger("arena.battles")
 
@@ -43,6 +44,7 @@ async def _run_side(
     *,
     max_tokens: int,
     temperature: float,
+    metrics: ServingMetrics | None,
 ) -> None:
     parts: list[str] = []
     started = time.monotonic()
@@ -72,10 +74,14 @@ async def _run_side(
                 result.ttft_ms = None if stats.ttft is None else stats.ttft * 1000
                 result.duration_ms = (time.monotonic() - started) * 1000
                 result.finished_at = utcnow()
+                if metrics is not None:
+                    metrics.observe_stream(plan_side.label, stats)
         if not result.ok:
             raise BackendError("eof", "stream ended without a final event")
     except BackendError as exc:
         log.warning("side %s failed: %s (%s)", side, exc.kind, exc.detail)
+        if metrics is not None:
+            metrics.observe_error(plan_side.label, exc)
         result.ok, result.error = False, exc.message
         result.duration_ms = (time.monotonic() - started) * 1000
     finally:
@@ -89,6 +95,7 @@ async def stream_turn(
     *,
     max_tokens: int,
     temperature: float,
+    metrics: ServingMetrics | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     """Yield SSE events for one turn; `persist(results)` (async) stores the outcome once.
 
@@ -105,6 +112,7 @@ async def stream_turn(
                 queue,
                 max_tokens=max_tokens,
                 temperature=temperature,
+                metrics=metrics,
             ),
             name=f"battle-{plan.battle_id}-{s.side}",
         )
