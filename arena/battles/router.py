@@ -60,9 +60,8 @@ async def send_message(
     who = _identity(request, settings)
 
     def begin(session: Session) -> TurnPlan:
-        battle = service.get_battle(session, battle_id)
-        _owner_check(battle.client_hash, who)
-        return service.open_turn(session, settings, battle_id, body.content)
+        client = who.client_hash if who else "-"
+        return service.open_turn(session, settings, battle_id, body.content, client)
 
     service.check_message(settings, body.content)
     if who is not None:

@@ -111,10 +111,11 @@ class TurnPlan:
 
 
 def _models_of(session: Session, battle: Battle) -> dict[str, ModelEndpoint]:
-    a = session.get(ModelEndpoint, battle.model_a_id)
-    b = session.get(ModelEndpoint, battle.model_b_id)
-    assert a is not None and b is not None
-    return {"A": a, "B": b}
+    ids = (battle.model_a_id, battle.model_b_id)
+    found = {
+        m.id: m for m in session.scalars(select(ModelEndpoint).where(ModelEndpoint.id.in_(ids)))
+    }
+    return {"A": found[battle.model_a_id], "B": found[battle.model_b_id]}
 
 
 def check_message(settings: Settings, content: str) -> str:
@@ -129,10 +130,19 @@ def check_message(settings: Settings, content: str) -> str:
     return content
 
 
-def open_turn(session: Session, settings: Settings, battle_id: str, content: str) -> TurnPlan:
-    """Start a new turn, or retry the last one when it failed and the content is the same."""
+def open_turn(
+    session: Session,
+    settings: Settings,
+    battle_id: str,
+    content: str,
+    client_hash: str | None = None,
+) -> TurnPlan:
+    """Start a new turn, or retry the last one when it failed and the content is the same.
+    With `client_hash`, only the client that created the battle may continue it."""
     check_message(settings, content)
     battle = get_battle(session, battle_id, lock=True)
+    if client_hash is not None and battle.client_hash != client_hash:
+        raise ArenaError(403, "not_your_battle", "this battle belongs to another client")
     if battle.voted_at is not None:
         raise ArenaError(409, "battle_voted", "this battle has been voted on; start a new one")
     turns = turns_of(session, battle.id)
@@ -175,7 +185,7 @@ def open_turn(session: Session, settings: Settings, battle_id: str, content: str
         ) from None
     battle.last_finished_at = None
     answers = responses_of(session, [t.id for t in history] + [turn.id])
-    plans = []
+    rows = {}
     for side in SIDES:
         resp = answers.get((turn.id, side))
         if resp is None:
@@ -183,7 +193,11 @@ def open_turn(session: Session, settings: Settings, battle_id: str, content: str
             session.add(resp)
         resp.content, resp.status, resp.error, resp.finish_reason = "", "streaming", None, None
         resp.started_at, resp.finished_at = now, None
-        session.flush()
+        rows[side] = resp
+    session.flush()
+    plans = []
+    for side in SIDES:
+        resp = rows[side]
         model = models[side]
         messages = [{"role": "system", "content": battle.system_message}]
         for past in history:

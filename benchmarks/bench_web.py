@@ -1,0 +1,268 @@
+"""Web benchmark: page weight, first streamed token on the page vs the API, leaderboard load.
+
+    .venv/bin/python benchmarks/bench_web.py [--runs 10] [--requests 400] [--concurrency 8]
+
+Everything runs on loopback: the app under uvicorn (SQLite in a temporary directory), two
+fake model servers (serving/fakes.py) with a fixed first-token delay, Debian's chromium
+through Playwright. Writes benchmarks/results/web.json.
+
+* ``page_weight``: bytes of HTML, CSS and JS the battle page loads (uncompressed, as served).
+* ``ttft``: time to the first streamed token of a new battle, measured the way a voter sees
+  it (click Send → first text in a pane, in the browser's clock) and the way a program sees
+  it (POST /battles, POST /messages → first delta event), alternating, same servers.
+* ``leaderboard``: server time of GET /leaderboard (from the ASGI call to the last body
+  byte, measured by a wrapper around the app) and the client's latency, for a bounded number
+  of requests from a few concurrent clients, over a board seeded with votes.
+
+Timings depend on the machine's load: the JSON records the load average next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "web"))
+
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
+from web_support import BROWSER_ARGS, CHROMIUM, LiveServer, seed_history  # noqa: E402
+
+from arena.db import make_engine  # noqa: E402
+from arena.migrate import upgrade  # noqa: E402
+from arena.settings import Settings  # noqa: E402
+from serving.fakes import FakeModel, FakeServer  # noqa: E402
+from tests.battles.support import Backends, register  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "web.json"
+FIRST_TOKEN_DELAY = 0.05
+ANSWER = "Paris is the capital of France, and it has been for a very long time. " * 4
+
+
+class ServerTimer:
+    """ASGI wrapper: seconds from the call to the last body chunk, per path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.times: dict[str, list[float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.times.setdefault(scope["path"], []).append(time.perf_counter() - start)
+
+        await self.app(scope, receive, timed_send)
+
+
+def quantiles_ms(values: list[float]) -> dict[str, float]:
+    ms = sorted(v * 1000 for v in values)
+
+    def q(p: float) -> float:
+        return round(float(np.quantile(ms, p)), 2)
+
+    return {
+        "n": len(ms),
+        "p50": q(0.5),
+        "p90": q(0.9),
+        "p99": q(0.99),
+        "max": round(ms[-1], 2),
+        "mean": round(statistics.fmean(ms), 2),
+    }
+
+
+def page_weight(page: Page, base: str) -> dict[str, Any]:
+    sizes: dict[str, int] = {}
+    kinds: dict[str, str] = {}
+
+    def on_response(response: Any) -> None:
+        kind = response.request.resource_type
+        if kind in ("document", "stylesheet", "script"):
+            sizes[response.url] = len(response.body())
+            kinds[response.url] = kind
+
+    page.on("response", on_response)
+    page.goto(base + "/", wait_until="networkidle")
+    page.remove_listener("response", on_response)
+    by_kind = {"html": 0, "css": 0, "js": 0}
+    names = {"document": "html", "stylesheet": "css", "script": "js"}
+    for url, size in sizes.items():
+        by_kind[names[kinds[url]]] += size
+    files = {url.replace(base, "").split("?")[0]: size for url, size in sorted(sizes.items())}
+    return {**by_kind, "total": sum(by_kind.values()), "files": files, "target_total": 100_000}
+
+
+PAGE_TTFT = """
+async () => {
+  const panes = [...document.querySelectorAll('.pane-body')];
+  const t0 = performance.now();
+  return await new Promise((resolve) => {
+    const seen = () => panes.some((p) => (p.querySelector('.md') || {}).textContent);
+    const obs = new MutationObserver(() => {
+      if (seen()) { obs.disconnect(); resolve(performance.now() - t0); }
+    });
+    for (const p of panes) obs.observe(p, { subtree: true, childList: true, characterData: true });
+    document.getElementById('send').click();
+  });
+}
+"""
+
+
+def page_ttft(page: Page, base: str) -> float:
+    page.goto(base + "/")
+    page.get_by_test_id("prompt").fill("What is the capital of France?")
+    ms: float = page.evaluate(PAGE_TTFT)
+    page.get_by_test_id("vote-A").wait_for(state="visible")
+    page.wait_for_function("() => !document.querySelector('[data-testid=vote-A]').disabled")
+    return ms / 1000
+
+
+def api_ttft(base: str) -> float:
+    headers = {"Origin": base}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        start = time.perf_counter()
+        battle = client.post("/api/v1/battles", json={}).json()["battle_id"]
+        first = None
+        with client.stream(
+            "POST", f"/api/v1/battles/{battle}/messages", json={"content": "Capital of France?"}
+        ) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if first is None and line.startswith("data: {") and '"delta"' in line:
+                    first = time.perf_counter() - start
+        assert first is not None
+        return first
+
+
+async def hammer(base: str, path: str, requests: int, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    counter = iter(range(requests))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for _ in counter:
+            start = time.perf_counter()
+            r = await client.get(path, headers={"Accept": "text/html"})
+            latencies.append(time.perf_counter() - start)
+            assert r.status_code == 200
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return latencies
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="battles per TTFT side")
+    parser.add_argument("--requests", type=int, default=400, help="leaderboard requests")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--votes", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/arena.db"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        settings = Settings(
+            database_url=url,
+            secret_key="bench-secret",  # type: ignore[arg-type]
+            min_read_seconds=0,
+            rate_limit_battles="100000/minute",
+            rate_limit_votes="100000/minute",
+            recompute_seconds=3600,
+            health_interval_seconds=3600,
+        )
+        fake = {"answer": ANSWER, "first_token_delay": FIRST_TOKEN_DELAY}
+        alpha = FakeServer(FakeModel(served_name="alpha", **fake))  # type: ignore[arg-type]
+        beta = FakeServer(FakeModel(served_name="beta", **fake))  # type: ignore[arg-type]
+        timer: ServerTimer | None = None
+
+        def wrap(app: ASGIApp) -> ASGIApp:
+            nonlocal timer
+            timer = ServerTimer(app)
+            return timer
+
+        with alpha, beta, LiveServer(settings, wrap=wrap) as server:
+            register(server.app, Backends(alpha, beta))
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+                page = browser.new_page()
+                weight = page_weight(page, server.url)
+                page_ttft(page, server.url)  # warm-up, both paths
+                api_ttft(server.url)
+                page_times, api_times = [], []
+                for _ in range(args.runs):
+                    page_times.append(page_ttft(page, server.url))
+                    api_times.append(api_ttft(server.url))
+                browser_version = browser.version
+                browser.close()
+
+            seed_history(server, rounds=3, votes_per_round=args.votes // 3, rng=rng)
+            assert timer is not None
+            asyncio.run(hammer(server.url, "/leaderboard", 20, 2))  # warm-up
+            timer.times.clear()
+            client_times = asyncio.run(
+                hammer(server.url, "/leaderboard", args.requests, args.concurrency)
+            )
+            server_times = timer.times["/leaderboard"]
+
+    result = {
+        "benchmark": "web",
+        "seed": args.seed,
+        "page_weight_bytes": weight,
+        "ttft": {
+            "fake_first_token_delay_ms": FIRST_TOKEN_DELAY * 1000,
+            "page_ms": quantiles_ms(page_times),
+            "api_ms": quantiles_ms(api_times),
+            "page_minus_api_p50_ms": round(
+                (statistics.median(page_times) - statistics.median(api_times)) * 1000, 2
+            ),
+        },
+        "leaderboard": {
+            "votes": args.votes,
+            "models": 7,
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "server_ms": quantiles_ms(server_times),
+            "client_ms": quantiles_ms(client_times),
+        },
+        "environment": {
+            "python": platform.python_version(),
+            "chromium": browser_version,
+            "cpus": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "database": "sqlite",
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
