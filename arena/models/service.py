@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from arena.db import utcnow
-from arena.models.tables import LICENSES, ModelEndpoint
+from arena.models.tables import LICENSES, STATUSES, ModelEndpoint
 
 
 class ModelError(ValueError):
@@ -135,3 +136,159 @@ def battle_pool(session: Session) -> list[ModelEndpoint]:
         .order_by(ModelEndpoint.id)
     )
     return list(session.scalars(stmt))
+
+
+# Owner endpoints: registered unverified, verified automatically, approved by the admin.
+
+REVERIFIABLE = ("verifying", "verified", "rejected", "suspended")
+# status -> the statuses it may be reached from
+_TRANSITIONS = {
+    "verifying": frozenset(REVERIFIABLE),
+    "verified": frozenset({"verifying"}),
+    "rejected": frozenset({"verifying"}),
+    "approved": frozenset({"verified"}),
+    "suspended": frozenset({"approved"}),
+    "retired": frozenset(s for s in STATUSES if s != "retired"),
+}
+
+
+class NameTaken(ModelError):
+    pass
+
+
+class StatusConflict(ModelError):
+    """The model's status does not allow this change."""
+
+
+@dataclass(frozen=True)
+class OwnerModel:
+    name: str
+    organization: str
+    license: str
+    base_url: str
+    api_model: str
+
+
+def name_taken(session: Session, name: str) -> bool:
+    """Names differing only in case would read as the same model on the board."""
+    stmt = select(ModelEndpoint.id).where(func.lower(ModelEndpoint.name) == name.strip().lower())
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def add_owner_model(
+    session: Session, owner_id: int, spec: OwnerModel, api_key_ref: str | None
+) -> ModelEndpoint:
+    """A new owner endpoint, waiting for verification; never approved here."""
+    check_fields(spec.name, spec.api_model, spec.license)
+    base_url = normalise_base_url(spec.base_url)
+    if name_taken(session, spec.name):
+        raise NameTaken(f"a model named {spec.name.strip()!r} already exists")
+    model = ModelEndpoint(
+        name=spec.name.strip(),
+        organization=spec.organization.strip(),
+        license=spec.license,
+        base_url=base_url,
+        api_model=spec.api_model.strip(),
+        api_key_ref=api_key_ref,
+        aliases=[],
+        source="owner",
+        owner_id=owner_id,
+        status="verifying",
+        report={"checks": []},
+        created_at=utcnow(),
+    )
+    session.add(model)
+    session.flush()
+    return model
+
+
+def set_status(model: ModelEndpoint, status: str, **report: Any) -> None:
+    """Move ``model`` to ``status`` (with its timestamp), or raise :class:`StatusConflict`.
+
+    The change is a compare-and-set on the status the caller saw, so two writers (the admin
+    retiring, a verification finishing) cannot both win, on SQLite as on PostgreSQL.
+    """
+    session = object_session(model)
+    if session is None:
+        raise RuntimeError("set_status needs a model attached to a session")
+    values: dict[str, Any] = {"status": status}
+    stamp = f"{status}_at"
+    if hasattr(ModelEndpoint, stamp):
+        values[stamp] = utcnow()
+    for _ in range(3):
+        seen = model.status
+        if seen not in _TRANSITIONS[status]:
+            raise StatusConflict(f"model {model.name!r} is {seen}; it cannot become {status}")
+        stmt = (
+            update(ModelEndpoint)
+            .where(ModelEndpoint.id == model.id, ModelEndpoint.status == seen)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if cast("CursorResult[Any]", session.execute(stmt)).rowcount == 1:
+            for key, value in values.items():
+                set_committed_value(model, key, value)
+            break
+        session.refresh(model)  # changed meanwhile: decide again on what it is now
+    else:
+        raise StatusConflict(f"model {model.name!r} keeps changing; try again")
+    if report:
+        model.report = {**(model.report or {}), **report}
+
+
+def restart_verification(
+    model: ModelEndpoint,
+    *,
+    base_url: str | None = None,
+    api_model: str | None = None,
+    api_key_ref: str | None = None,
+) -> None:
+    """Back to `verifying`, optionally with a corrected URL, served name or key."""
+    if model.source != "owner":
+        raise StatusConflict("operator models are managed with the CLI")
+    if base_url is not None:
+        base_url = normalise_base_url(base_url)
+    if api_model is not None:
+        check_fields(model.name, api_model, model.license)
+    set_status(model, "verifying", checks=[], passed=None)
+    model.healthy = False
+    if base_url is not None:
+        model.base_url = base_url
+    if api_model is not None:
+        model.api_model = api_model.strip()
+    if api_key_ref is not None:
+        model.api_key_ref = api_key_ref
+
+
+def record_verification(
+    session: Session, model_id: int, checks: list[dict[str, Any]]
+) -> ModelEndpoint | None:
+    """Store a finished verification; ignored when the model left `verifying` meanwhile."""
+    model = session.get(ModelEndpoint, model_id)
+    if model is None or model.status != "verifying":
+        return None
+    passed = bool(checks) and all(c["ok"] for c in checks)
+    try:
+        set_status(model, "verified" if passed else "rejected", checks=checks, passed=passed)
+    except StatusConflict:
+        return None  # retired (or restarted) while the checks ran
+    failed = [c for c in checks if not c["ok"]]
+    model.healthy = passed
+    model.health_detail = "verified" if passed else f"{failed[0]['name']}: {failed[0]['detail']}"
+    model.health_checked_at = utcnow()
+    session.flush()
+    return model
+
+
+def suspend_for_drift(model: ModelEndpoint, reason: str) -> None:
+    """An approved owner endpoint stopped serving what was verified: out of the pool."""
+    try:
+        set_status(model, "suspended", suspended_reason=reason[:500])
+    except StatusConflict:
+        return  # retired meanwhile: nothing to suspend
+    model.healthy = False
+
+
+def list_approved(session: Session) -> list[ModelEndpoint]:
+    stmt = select(ModelEndpoint).where(ModelEndpoint.status == "approved")
+    return list(session.scalars(stmt.order_by(ModelEndpoint.name)))

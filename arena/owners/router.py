@@ -1,5 +1,47 @@
+"""Owner accounts: `POST /api/v1/owners` hands out a bearer token, once."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import ipaddress
 
-router = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Depends, Request, Response
+
+from arena.auth import CommittedSessionDep
+from arena.crypto import keyed_hash
+from arena.deps import SettingsDep
+from arena.owners import service
+from arena.owners.schemas import OwnerCreate, OwnerCreated
+from arena.settings import Settings
+
+router = APIRouter(prefix="/api/v1", tags=["owners"])
+
+
+def _trusted(settings: Settings, address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in settings.trusted_networks)
+
+
+async def _limit_signups(request: Request, settings: SettingsDep) -> None:
+    """Counted per client address (stored hashed); trusted networks are exempt."""
+    address = request.client.host if request.client else "unknown"
+    if not _trusted(settings, address):
+        ip_hash = keyed_hash(settings.secret_key, "ip", address)
+        await request.app.state.limits.hit("owners", f"ip:{ip_hash}")
+
+
+@router.post(
+    "/owners",
+    status_code=201,
+    response_model=OwnerCreated,
+    dependencies=[Depends(_limit_signups)],
+    responses={429: {"description": "too many sign-ups from this address"}},
+)
+def create_owner(
+    body: OwnerCreate, session: CommittedSessionDep, response: Response
+) -> OwnerCreated:
+    owner, token = service.create_owner(session, body.name, body.email)
+    response.headers["Cache-Control"] = "no-store"
+    return OwnerCreated(owner_id=owner.id, token=token)
