@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from arena.errors import ArenaError
@@ -24,7 +24,9 @@ class RateLimits:
             )
         else:
             self._storage = storage_from_string("async+memory://")
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        # Sliding-window counters: two counters per key instead of a timestamp list per key,
+        # which the moving window re-sweeps after every hit.
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self.items: dict[str, RateLimitItem] = {
             "battles": parse(settings.rate_limit_battles),
             "votes": parse(settings.rate_limit_votes),

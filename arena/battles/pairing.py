@@ -6,11 +6,9 @@ import secrets
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from arena.battles.tables import SamplingDraw
 from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow
 from arena.models.tables import ModelEndpoint
 from ratings.sampling import pair_probabilities
@@ -30,23 +28,16 @@ def _latest_rows(session: Session) -> dict[int, SnapshotRow]:
     return {r.model_id: r for r in rows}
 
 
-def _draw_counts(session: Session, ids: list[int]) -> npt.NDArray[np.float64]:
-    counts = np.zeros(len(ids))
-    index = {m: k for k, m in enumerate(ids)}
-    for column in (SamplingDraw.model_a_id, SamplingDraw.model_b_id):
-        stmt = select(column, func.count()).where(column.in_(ids)).group_by(column)
-        for model_id, n in session.execute(stmt):
-            counts[index[model_id]] += n
-    return counts
-
-
 def draw_pair(session: Session, pool: list[ModelEndpoint]) -> Draw:
     ids = [m.id for m in pool]
     rows = _latest_rows(session)
     # Models not on the board yet have an unbounded interval: they overlap everyone.
     low = np.array([rows[i].ci_low if i in rows else -np.inf for i in ids])
     high = np.array([rows[i].ci_high if i in rows else np.inf for i in ids])
-    probs = pair_probabilities(low, high, _draw_counts(session, ids))
+    # Battles per model from the latest board (not a count over the whole sampling ledger,
+    # which would grow with every battle ever drawn); unrated models count as new.
+    battles = np.array([float(rows[i].battles) if i in rows else 0.0 for i in ids])
+    probs = pair_probabilities(low, high, battles)
     rng = np.random.default_rng(secrets.randbits(64))
     flat = probs[np.triu_indices(len(ids), k=1)]
     k = int(rng.choice(len(flat), p=flat / flat.sum()))

@@ -106,9 +106,19 @@ class NotRateable(Exception):
 def recompute(session: Session, anchor: tuple[str, float] | None) -> LeaderboardSnapshot | None:
     """A new snapshot, unless nothing changed since the latest one. Raises NotRateable."""
     params = default_params(anchor)
-    inputs = gather(session, params)
-    digest = inputs.sha256()
     prev = latest(session)
+    # Cheap check first: no vote and no exclusion since the latest snapshot, same settings.
+    watermark = session.scalar(select(func.max(Vote.id))) or 0
+    excl_mark = session.scalar(select(func.max(VoteExclusion.id))) or 0
+    if (
+        prev is not None
+        and prev.vote_watermark == watermark
+        and prev.params.get("exclusion_watermark") == excl_mark
+        and prev.params.get("anchor") == params["anchor"]
+    ):
+        return None
+    inputs = gather(session, params, watermark)
+    digest = inputs.sha256()
     if prev is not None and prev.sha256 == digest:
         return None
     if not inputs.cells:
@@ -121,7 +131,11 @@ def recompute(session: Session, anchor: tuple[str, float] | None) -> Leaderboard
         raise NotRateable(str(exc)) from exc
     snap = LeaderboardSnapshot(
         method="bradley-terry",
-        params={**params, **{k: v for k, v in board.params.items() if k != "method"}},
+        params={
+            **params,
+            **{k: v for k, v in board.params.items() if k != "method"},
+            "exclusion_watermark": excl_mark,
+        },
         vote_watermark=inputs.watermark,
         sha256=digest,
         votes_included=inputs.votes_included,

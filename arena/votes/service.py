@@ -48,6 +48,8 @@ def cast_vote(
     session: Session, settings: Settings, battle_id: str, winner: str, who: ClientIdentity
 ) -> CastVote:
     battle = get_battle(session, battle_id, lock=True)
+    if battle.client_hash != who.client_hash:
+        raise ArenaError(403, "not_your_battle", "this battle belongs to another client")
     if battle.voted_at is not None:
         raise ArenaError(409, "already_voted", "this battle already has a vote")
     turns = turns_of(session, battle.id)
@@ -60,12 +62,11 @@ def cast_vote(
             "is still streaming" if turns[-1].status == "streaming" else "failed; retry it first"
         )
         raise ArenaError(409, "battle_not_ready", f"the last answer {state}")
-    models = {
-        "A": session.get(ModelEndpoint, battle.model_a_id),
-        "B": session.get(ModelEndpoint, battle.model_b_id),
+    pair = (battle.model_a_id, battle.model_b_id)
+    found = {
+        m.id: m for m in session.scalars(select(ModelEndpoint).where(ModelEndpoint.id.in_(pair)))
     }
-    assert models["A"] is not None and models["B"] is not None
-    resolved: dict[str, ModelEndpoint] = {k: v for k, v in models.items() if v is not None}
+    resolved = {"A": found[battle.model_a_id], "B": found[battle.model_b_id]}
     answers = responses_of(session, [t.id for t in turns])
     now = utcnow()
     read_seconds = (
