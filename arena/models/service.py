@@ -190,7 +190,8 @@ def add_owner_model(
         base_url=base_url,
         api_model=spec.api_model.strip(),
         api_key_ref=api_key_ref,
-        aliases=[],
+        # The served name gives a model away too (`org/Name-7B` → `Name-7B`).
+        aliases=[spec.api_model.strip().rsplit("/", 1)[-1]],
         source="owner",
         owner_id=owner_id,
         status="verifying",
