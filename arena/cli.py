@@ -307,15 +307,7 @@ def register_fleet(settings: Settings, fleet: Any) -> None:
         with session_scope(make_sessionmaker(engine)) as session:
             for entry in fleet.models:
                 model = service.upsert_operator_model(
-                    session,
-                    service.OperatorModel(
-                        name=entry.name,
-                        base_url=entry.base_url,
-                        api_model=entry.served_name,
-                        license=entry.license,
-                        organization=entry.organization,
-                        aliases=list(entry.aliases),
-                    ),
+                    session, service.operator_model_from_fleet(entry)
                 )
                 ids.append((model.id, entry.name))
         for model_id, name in ids:

@@ -72,6 +72,16 @@ import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def rel(path: Path) -> str:
+    """A path as recorded in results: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
@@ -1069,7 +1079,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_generator": "async httpx + uvloop in its own process; one cookie per voter,"
             f" {args.voters} voters over {NETWORKS} /24 source networks on 127.0.0.0/8",
             "seed": SEED,
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "args": {k: (rel(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         },
         "measurements": {},
     }

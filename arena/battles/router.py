@@ -21,11 +21,6 @@ from arena.votes.service import cast_vote
 router = APIRouter(prefix="/api/v1", tags=["battles"])
 
 
-def _owner_check(battle_client: str, who: ClientIdentity | None) -> None:
-    if who is None or who.client_hash != battle_client:
-        raise ArenaError(403, "not_your_battle", "this battle belongs to another client")
-
-
 async def _limit(request: Request, kind: str, who: ClientIdentity) -> None:
     identities = [f"client:{who.client_hash}"]
     if not who.trusted:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from arena.battles.tables import BattleResponse, BattleTurn
-from arena.leaderboard.service import LMSYS_WINNER
+from arena.leaderboard.service import LMSYS_WINNER, row_numbers
 from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow
 from arena.models.tables import ModelEndpoint
 from arena.votes.tables import Vote, VoteExclusion
@@ -200,13 +200,7 @@ def snapshot_batches(session: Session) -> Iterator[list[dict[str, Any]]]:
                 "method": s.method,
                 "vote_watermark": s.vote_watermark,
                 "sha256": s.sha256,
-                "model": r.model,
-                "rating": r.rating,
-                "ci_low": r.ci_low,
-                "ci_high": r.ci_high,
-                "rank": r.rank,
-                "rank_ub": r.rank_ub,
-                "battles": r.battles,
+                **row_numbers(r),
             }
             for r, s in part
         ]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from arena.deps import run_in_session
 from arena.errors import ArenaError
-from arena.leaderboard.service import latest
+from arena.leaderboard.service import latest, row_numbers
 from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow
 from arena.models.tables import ModelEndpoint
 
@@ -40,18 +40,7 @@ def board(session: Session, snapshot: LeaderboardSnapshot | None) -> dict[str, A
         "votes_excluded": snapshot.votes_excluded,
         "method": snapshot.method,
         "models": [
-            {
-                "model": r.model,
-                "rating": r.rating,
-                "ci_low": r.ci_low,
-                "ci_high": r.ci_high,
-                "rank": r.rank,
-                "rank_ub": r.rank_ub,
-                "battles": r.battles,
-                "license": license,
-                "organization": org,
-            }
-            for r, license, org in rows
+            {**row_numbers(r), "license": license, "organization": org} for r, license, org in rows
         ],
     }
 

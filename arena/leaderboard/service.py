@@ -95,6 +95,19 @@ def default_params(anchor: tuple[str, float] | None) -> dict[str, Any]:
     return {"method": "bradley-terry", "ci": "sandwich", "anchor": list(anchor) if anchor else None}
 
 
+def row_numbers(row: SnapshotRow) -> dict[str, Any]:
+    """The published numbers of one model in one snapshot."""
+    return {
+        "model": row.model,
+        "rating": row.rating,
+        "ci_low": row.ci_low,
+        "ci_high": row.ci_high,
+        "rank": row.rank,
+        "rank_ub": row.rank_ub,
+        "battles": row.battles,
+    }
+
+
 def latest(session: Session) -> LeaderboardSnapshot | None:
     return session.scalar(select(LeaderboardSnapshot).order_by(LeaderboardSnapshot.id.desc()))
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from arena.db import utcnow
 from arena.models.tables import LICENSES, STATUSES, ModelEndpoint
+from serving.fleet import ModelEntry
 
 
 class ModelError(ValueError):
@@ -27,6 +28,18 @@ class OperatorModel:
     organization: str = ""
     api_key_env: str | None = None
     aliases: list[str] = field(default_factory=list)
+
+
+def operator_model_from_fleet(entry: ModelEntry) -> OperatorModel:
+    """How a fleet file's entry is registered: display name, served name, aliases."""
+    return OperatorModel(
+        name=entry.name,
+        base_url=entry.base_url,
+        api_model=entry.served_name,
+        license=entry.license,
+        organization=entry.organization,
+        aliases=list(entry.aliases),
+    )
 
 
 def normalise_base_url(url: str) -> str:

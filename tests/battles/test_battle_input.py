@@ -83,8 +83,12 @@ async def test_vote_from_another_client_is_refused(
 
 async def test_battle_creation_is_rate_limited(arena: FastAPI, client: httpx.AsyncClient) -> None:
     limit = int(arena.state.settings.rate_limit_battles.split("/")[0])
-    codes = [(await client.post("/api/v1/battles", json={})).status_code for _ in range(limit + 2)]
+    codes = [(await client.post("/api/v1/battles", json={})).status_code for _ in range(limit + 4)]
     assert codes[:limit] == [201] * limit
-    assert codes[limit:] == [429, 429]
+    # Sliding-window counters weigh the previous clock window, so a run that straddles a
+    # minute boundary may admit one or two more; after that every request is refused.
+    first_refused = codes.index(429)
+    assert limit <= first_refused <= limit + 2
+    assert set(codes[first_refused:]) == {429}
     r = await client.post("/api/v1/battles", json={})
     assert r.json()["error"]["type"] == "rate_limit_error" and "retry-after" in r.headers

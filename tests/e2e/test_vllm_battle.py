@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from arena.db import session_scope
-from arena.models.service import OperatorModel, add_operator_model
+from arena.models.service import add_operator_model, operator_model_from_fleet
 from serving.testing import RunningFleet, shared_fleet
 from tests.battles.support import answers, parse_sse, send
 
@@ -27,17 +27,7 @@ async def test_real_battle(fleet: RunningFleet, app: FastAPI, client: httpx.Asyn
     app.state.settings.temperature = 0.0
     with session_scope(app.state.sessionmaker) as s:
         for entry in fleet.fleet.models:
-            m = add_operator_model(
-                s,
-                OperatorModel(
-                    name=entry.name,
-                    base_url=entry.base_url,
-                    api_model=entry.served_name,
-                    organization=entry.organization,
-                    license=entry.license,
-                    aliases=list(entry.aliases),
-                ),
-            )
+            m = add_operator_model(s, operator_model_from_fleet(entry))
             m.healthy = True
     r = await client.post("/api/v1/battles", json={})
     assert r.status_code == 201
