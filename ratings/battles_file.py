@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ratings.counts import OUTCOMES, PairCounts, aggregate
 from ratings.errors import RatingsInputError
+from ratings.types import IntArray
 
 __all__ = ["SUFFIXES", "Battles", "read_battles", "read_counts", "where"]
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 REQUIRED = ("model_a", "model_b", "winner")
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from ratings.counts import PairCounts, wsum
 from ratings.errors import ConvergenceError
 from ratings.graph import check_ratings_exist
+from ratings.types import FloatArray, IntArray
 
 __all__ = [
     "DEFAULT_TOL",
@@ -34,8 +34,6 @@ __all__ = [
     "solve_centered",
 ]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 DEFAULT_TOL = 1e-10
 DEFAULT_MAX_ITER = 100

@@ -14,11 +14,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ratings.errors import RatingsInputError
+from ratings.types import BoolArray, FloatArray, IntArray
 
 __all__ = ["OUTCOMES", "PairCounts", "aggregate", "counts_from_rows", "wsum"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 #: Outcome codes used by :func:`aggregate`, in the LMSYS spelling.
 OUTCOMES: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
@@ -127,7 +126,7 @@ class PairCounts:
         n = self.n
         return wsum(self.i, n, m) + wsum(self.j, n, m)
 
-    def subset(self, keep: npt.NDArray[np.bool_]) -> PairCounts:
+    def subset(self, keep: BoolArray) -> PairCounts:
         """Only pairs where ``keep`` is true (models unchanged)."""
         return PairCounts(
             self.models,

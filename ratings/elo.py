@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
+
+from ratings.types import FloatArray, IntArray
 
 __all__ = ["online_elo"]
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def online_elo(
     n_models: int,
-    a: Sequence[int] | npt.NDArray[np.int64],
-    b: Sequence[int] | npt.NDArray[np.int64],
-    outcome: Sequence[int] | npt.NDArray[np.int64],
+    a: Sequence[int] | IntArray,
+    b: Sequence[int] | IntArray,
+    outcome: Sequence[int] | IntArray,
     *,
     k: float = 4.0,
     scale: float = 400.0,

@@ -9,17 +9,15 @@ avoid importing SciPy on the common path.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from ratings.counts import PairCounts
 from ratings.errors import DisconnectedGraphError, RatingsInputError, UnboundedRatingsError
+from ratings.types import BoolArray, IntArray
 
 __all__ = ["check_ratings_exist", "components"]
 
-IntArray = npt.NDArray[np.int64]
 
-
-def _reach(n: int, src: IntArray, dst: IntArray, start: int) -> npt.NDArray[np.bool_]:
+def _reach(n: int, src: IntArray, dst: IntArray, start: int) -> BoolArray:
     seen = np.zeros(n, dtype=bool)
     seen[start] = True
     while True:

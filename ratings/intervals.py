@@ -10,15 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from ratings.bt import DEFAULT_TOL, fit_bt, hessian, laplacian, sigmoid, solve_centered
 from ratings.counts import PairCounts, wsum
 from ratings.errors import RatingsError
+from ratings.types import FloatArray
 
 __all__ = ["BLOCK", "Bootstrap", "bootstrap", "sandwich_cov"]
 
-FloatArray = npt.NDArray[np.float64]
 
 #: Bootstrap rounds are drawn in blocks of this many, block ``b`` from the
 #: ``b``-th child of ``SeedSequence(seed)``: results depend on seed and rounds

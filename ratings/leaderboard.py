@@ -15,6 +15,7 @@ from ratings.counts import PairCounts
 from ratings.errors import RatingsInputError
 from ratings.intervals import bootstrap, sandwich_cov
 from ratings.ranks import rank, rank_upper_bound
+from ratings.types import FloatArray, IntArray
 
 __all__ = [
     "CONFIDENCE",
@@ -26,7 +27,6 @@ __all__ = [
     "fit_counts",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 CiMethod = Literal["none", "sandwich", "bootstrap"]
 
 INIT_RATING = 1000.0
@@ -47,9 +47,9 @@ class Leaderboard:
     rating: FloatArray
     ci_low: FloatArray
     ci_high: FloatArray
-    rank: npt.NDArray[np.int64]
-    rank_ub: npt.NDArray[np.int64]
-    battles: npt.NDArray[np.int64]
+    rank: IntArray
+    rank_ub: IntArray
+    battles: IntArray
     ci: CiMethod
     params: dict[str, object] = field(default_factory=dict)
     #: Natural-scale, mean-zero ratings.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ratings.types import IntArray
+
 __all__ = ["RANK_EPS", "rank", "rank_upper_bound"]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 #: Ratings closer than this (Elo points) count as equal, so that models with
 #: mirror-image records share a rank despite floating-point noise.

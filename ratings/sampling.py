@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["pair_probabilities"]
+from ratings.types import FloatArray
 
-FloatArray = npt.NDArray[np.float64]
+__all__ = ["pair_probabilities"]
 
 
 def pair_probabilities(
