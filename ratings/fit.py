@@ -14,8 +14,8 @@ from ratings.errors import RatingsInputError
 from ratings.leaderboard import CiMethod, Leaderboard, build_leaderboard, fit_counts, z_value
 from ratings.style import (
     STYLE_FEATURES,
+    StyleBattles,
     fit_style,
-    normalize_features,
     style_bootstrap,
     style_sandwich,
 )
@@ -46,12 +46,8 @@ def fit_battles_style(
     by :func:`ratings.style.normalize_features`. The bootstrap refits all
     battles per round, so keep ``rounds`` modest.
     """
-    aa = np.asarray(a, dtype=np.int64)
-    bb = np.asarray(b, dtype=np.int64)
-    oo = np.asarray(outcome, dtype=np.int64)
-    x = normalize_features(features_a, features_b)
-    fit = fit_style(models, aa, bb, oo, x, reg=reg, tol=tol)
-    m = len(models)
+    battles = StyleBattles.from_features(models, a, b, outcome, features_a, features_b)
+    fit = fit_style(battles, reg=reg, tol=tol)
     half = None
     samples = None
     params: dict[str, object] = {
@@ -63,18 +59,17 @@ def fit_battles_style(
         "anchor": None if anchor is None else [anchor[0], anchor[1]],
     }
     if ci == "sandwich":
-        cov = style_sandwich(models, aa, bb, oo, x, fit, reg=reg)
-        half = z_value() * np.sqrt(np.clip(np.diag(cov)[:m], 0.0, None))
+        cov = style_sandwich(battles, fit, reg=reg)
+        half = z_value() * np.sqrt(np.clip(np.diag(cov)[: battles.n_models], 0.0, None))
     elif ci == "bootstrap":
-        samples = style_bootstrap(models, aa, bb, oo, x, fit, rounds, seed, reg=reg, tol=tol)
+        samples = style_bootstrap(battles, fit, rounds, seed, reg=reg, tol=tol)
         params.update(rounds=rounds, seed=seed)
     elif ci != "none":
         raise ValueError(f"unknown ci method {ci!r}")
-    battles = np.bincount(aa, minlength=m) + np.bincount(bb, minlength=m)
     return build_leaderboard(
-        tuple(models),
+        battles.models,
         fit.theta,
-        battles,
+        battles.battles_per_model(),
         anchor=anchor,
         ci=ci,
         half_width=half,

@@ -19,21 +19,20 @@ import numpy as np
 import numpy.typing as npt
 
 from ratings.bt import DEFAULT_TOL, laplacian, sigmoid
-from ratings.counts import aggregate, wsum
+from ratings.counts import PairCounts, aggregate, wsum
 from ratings.errors import ConvergenceError
 from ratings.graph import check_ratings_exist
+from ratings.types import FloatArray, IntArray
 
 __all__ = [
     "STYLE_FEATURES",
+    "StyleBattles",
     "StyleFit",
     "fit_style",
     "normalize_features",
     "style_bootstrap",
     "style_sandwich",
 ]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 #: Feature stems; a battles file carries ``<stem>_a`` and ``<stem>_b`` columns.
 STYLE_FEATURES: tuple[str, ...] = (
@@ -56,6 +55,91 @@ def normalize_features(features_a: npt.ArrayLike, features_b: npt.ArrayLike) -> 
     return x
 
 
+@dataclass(frozen=True, eq=False)
+class StyleBattles:
+    """Battles one by one, each with its style covariates.
+
+    Attributes
+    ----------
+    models : tuple of str
+        Model names; indices in ``a`` and ``b`` point into it.
+    a, b : ndarray of int64, shape (N,)
+        ``model_a`` and ``model_b`` of each battle, as in
+        :func:`ratings.counts.aggregate`.
+    outcome : ndarray of int64, shape (N,)
+        Index into :data:`ratings.counts.OUTCOMES` per battle.
+    x : ndarray of float64, shape (N, F)
+        Covariates, e.g. from :func:`normalize_features`.
+    """
+
+    models: tuple[str, ...]
+    a: IntArray
+    b: IntArray
+    outcome: IntArray
+    x: FloatArray
+
+    def __post_init__(self) -> None:
+        n = self.a.shape
+        for name in ("b", "outcome"):
+            if getattr(self, name).shape != n:
+                raise ValueError(f"StyleBattles.{name} has the wrong shape")
+        if self.x.ndim != 2 or self.x.shape[0] != n[0]:
+            raise ValueError("StyleBattles.x needs one row per battle")
+
+    @classmethod
+    def from_arrays(
+        cls,
+        models: Sequence[str],
+        a: npt.ArrayLike,
+        b: npt.ArrayLike,
+        outcome: npt.ArrayLike,
+        x: npt.ArrayLike,
+    ) -> StyleBattles:
+        """Convert to the stored dtypes; ``x`` of shape ``(N,)`` is one feature."""
+        aa = np.asarray(a, dtype=np.int64)
+        return cls(
+            models=tuple(models),
+            a=aa,
+            b=np.asarray(b, dtype=np.int64),
+            outcome=np.asarray(outcome, dtype=np.int64),
+            x=np.asarray(x, dtype=np.float64).reshape(aa.size, -1),
+        )
+
+    @classmethod
+    def from_features(
+        cls,
+        models: Sequence[str],
+        a: npt.ArrayLike,
+        b: npt.ArrayLike,
+        outcome: npt.ArrayLike,
+        features_a: npt.ArrayLike,
+        features_b: npt.ArrayLike,
+    ) -> StyleBattles:
+        """Raw per-side feature counts, normalised by :func:`normalize_features`."""
+        return cls.from_arrays(models, a, b, outcome, normalize_features(features_a, features_b))
+
+    @property
+    def n_models(self) -> int:
+        return len(self.models)
+
+    @property
+    def n_battles(self) -> int:
+        return int(self.a.size)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x.shape[1])
+
+    def battles_per_model(self) -> IntArray:
+        m = self.n_models
+        out: IntArray = np.bincount(self.a, minlength=m) + np.bincount(self.b, minlength=m)
+        return out
+
+    def counts(self, weights: FloatArray | None = None) -> PairCounts:
+        """The battles without their covariates, as :class:`~ratings.counts.PairCounts`."""
+        return aggregate(self.models, self.a, self.b, self.outcome, weights)
+
+
 @dataclass(frozen=True)
 class StyleFit:
     """``theta`` mean-zero ratings (natural scale), ``coef`` style coefficients."""
@@ -67,13 +151,13 @@ class StyleFit:
 
 
 class _Design:
-    """Per-battle arrays and the pieces of gradient/Hessian they produce."""
+    """Per-battle scores and weights, and the pieces of gradient/Hessian they produce."""
 
-    def __init__(
-        self, m: int, a: IntArray, b: IntArray, y: FloatArray, x: FloatArray, w: FloatArray | None
-    ) -> None:
-        self.m, self.a, self.b, self.y, self.x = m, a, b, y, x
-        self.w = np.ones(a.size) if w is None else w
+    def __init__(self, battles: StyleBattles, weights: npt.ArrayLike | None) -> None:
+        self.m, self.a, self.b, self.x = battles.n_models, battles.a, battles.b, battles.x
+        o = battles.outcome
+        self.y = np.where(o == 0, 1.0, np.where(o == 1, 0.0, 0.5))
+        self.w = np.ones(self.a.size) if weights is None else np.asarray(weights, dtype=np.float64)
         self.total = float(self.w.sum())
 
     def logits(self, theta: FloatArray, coef: FloatArray) -> FloatArray:
@@ -125,29 +209,8 @@ def _augment(h: FloatArray, m: int, x: FloatArray) -> FloatArray:
     return out
 
 
-def _design(
-    m: int,
-    a: npt.ArrayLike,
-    b: npt.ArrayLike,
-    outcome: npt.ArrayLike,
-    x: npt.ArrayLike,
-    weights: npt.ArrayLike | None,
-) -> _Design:
-    aa = np.asarray(a, dtype=np.int64)
-    bb = np.asarray(b, dtype=np.int64)
-    oo = np.asarray(outcome, dtype=np.int64)
-    y = np.where(oo == 0, 1.0, np.where(oo == 1, 0.0, 0.5))
-    xx = np.asarray(x, dtype=np.float64).reshape(aa.size, -1)
-    w = None if weights is None else np.asarray(weights, dtype=np.float64)
-    return _Design(m, aa, bb, y, xx, w)
-
-
 def fit_style(
-    models: Sequence[str],
-    a: npt.ArrayLike,
-    b: npt.ArrayLike,
-    outcome: npt.ArrayLike,
-    x: npt.ArrayLike,
+    battles: StyleBattles,
     *,
     weights: npt.ArrayLike | None = None,
     reg: float = 0.0,
@@ -160,24 +223,26 @@ def fit_style(
 
     Parameters
     ----------
-    models : sequence of str
-        Names for the indices in ``a``/``b``.
-    a, b, outcome : array_like of int, shape (N,)
-        Battles as in :func:`ratings.counts.aggregate`.
-    x : array_like, shape (N, F)
-        Covariates, e.g. from :func:`normalize_features`.
+    battles : StyleBattles
+        The battles and their covariates.
     weights : array_like, shape (N,), optional
         Per-battle weights (bootstrap counts).
     reg : float
         Ridge penalty ``reg/2 * |beta|^2`` on the total log-likelihood.
     tol : float
         Stop when ``max |gradient| <= tol * total weight``.
+    max_iter : int
+        Newton steps before giving up with :class:`~ratings.errors.ConvergenceError`.
+    start : StyleFit, optional
+        Warm start (the bootstrap starts every round from the full fit).
+    check : bool
+        Raise first if the ratings do not exist (disconnected or unbeaten models).
     """
-    m = len(models)
-    d = _design(m, a, b, outcome, x, weights)
+    m = battles.n_models
+    d = _Design(battles, weights)
     if check:
-        check_ratings_exist(aggregate(models, d.a, d.b, np.asarray(outcome), d.w))
-    f = d.x.shape[1]
+        check_ratings_exist(battles.counts(d.w))
+    f = battles.n_features
     theta = np.zeros(m) if start is None else start.theta.copy()
     coef = np.zeros(f) if start is None else start.coef.copy()
 
@@ -215,23 +280,13 @@ def fit_style(
     )
 
 
-def style_sandwich(
-    models: Sequence[str],
-    a: npt.ArrayLike,
-    b: npt.ArrayLike,
-    outcome: npt.ArrayLike,
-    x: npt.ArrayLike,
-    fit: StyleFit,
-    *,
-    reg: float = 0.0,
-) -> FloatArray:
+def style_sandwich(battles: StyleBattles, fit: StyleFit, *, reg: float = 0.0) -> FloatArray:
     """Sandwich covariance of ``(theta, coef)``, shape ``(M + F, M + F)``."""
-    m = len(models)
-    d = _design(m, a, b, outcome, x, None)
+    m = battles.n_models
+    d = _Design(battles, None)
     p = sigmoid(d.logits(fit.theta, fit.coef))
     h = d.matrix(p * (1.0 - p))
-    f = d.x.shape[1]
-    h[m:, m:] += reg * np.eye(f)
+    h[m:, m:] += reg * np.eye(battles.n_features)
     meat = d.matrix((d.y - p) ** 2)
     h_inv = np.linalg.inv(_augment(h, m, d.x))
     cov: FloatArray = h_inv @ meat @ h_inv
@@ -239,11 +294,7 @@ def style_sandwich(
 
 
 def style_bootstrap(
-    models: Sequence[str],
-    a: npt.ArrayLike,
-    b: npt.ArrayLike,
-    outcome: npt.ArrayLike,
-    x: npt.ArrayLike,
+    battles: StyleBattles,
     fit: StyleFit,
     rounds: int,
     seed: int,
@@ -255,12 +306,10 @@ def style_bootstrap(
 
     Costs one Newton fit over all battles per round, warm-started from ``fit``.
     """
-    n = np.asarray(a).size
+    n = battles.n_battles
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    out = np.empty((rounds, len(models)))
+    out = np.empty((rounds, battles.n_models))
     for r in range(rounds):
         w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64)
-        out[r] = fit_style(
-            models, a, b, outcome, x, weights=w, reg=reg, tol=tol, start=fit, check=False
-        ).theta
+        out[r] = fit_style(battles, weights=w, reg=reg, tol=tol, start=fit, check=False).theta
     return out

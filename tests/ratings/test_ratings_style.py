@@ -13,7 +13,7 @@ from ratings.bt import fit_bt
 from ratings.counts import aggregate
 from ratings.errors import RatingsInputError
 from ratings.fit import fit_battles_style, fit_file
-from ratings.style import STYLE_FEATURES, fit_style, normalize_features
+from ratings.style import STYLE_FEATURES, StyleBattles, fit_style, normalize_features
 
 
 def simulate(seed: int, m: int = 6, n: int = 6000) -> dict[str, np.ndarray]:
@@ -45,7 +45,7 @@ def test_matches_scipy_reference() -> None:
     d = simulate(0, n=3000)
     m = 6
     names = [f"m{k}" for k in range(m)]
-    fit = fit_style(names, d["a"], d["b"], d["o"], d["x"])
+    fit = fit_style(StyleBattles.from_arrays(names, d["a"], d["b"], d["o"], d["x"]))
     y = (d["o"] == 0).astype(float)
     a, b, x = d["a"], d["b"], d["x"]
 
@@ -79,7 +79,7 @@ def test_recovers_truth_and_removes_style_bias() -> None:
 def test_zero_coefficients_reduce_to_plain_bt() -> None:
     d = simulate(2, n=2000)
     names = [f"m{k}" for k in range(6)]
-    fit = fit_style(names, d["a"], d["b"], d["o"], np.zeros((2000, 1)))
+    fit = fit_style(StyleBattles.from_arrays(names, d["a"], d["b"], d["o"], np.zeros((2000, 1))))
     plain = fit_bt(aggregate(names, d["a"], d["b"], d["o"])).theta
     np.testing.assert_allclose(fit.theta, plain, atol=1e-9)
 
