@@ -21,27 +21,26 @@ ever (until the client goes away). ``FakeModel.naming_itself("Qwen", "Alibaba Cl
 answers "I am Qwen, created by Alibaba Cloud. …". Error bodies and chunks deliberately carry
 the served name and a ``system_fingerprint``, so tests can check that nothing leaks.
 
-Three ways to use it:
+One request handler, :func:`handle`, is the server; three ways to reach it:
 
-* :class:`FakeServer` — a real uvicorn on a free loopback port in a background thread::
+* :class:`FakeServer` — :func:`fake_app` under a real uvicorn on a free loopback port in a
+  background thread (:class:`serving.threaded.ThreadedServer`)::
 
       with FakeServer(FakeModel(first_token_delay=0.5)) as server:
           endpoint = server.endpoint()      # serving.client.Endpoint
           server.model.status = 500         # live change
           server.requests                   # JSON bodies received, in order
 
-* :func:`fake_transport` — an ``httpx.MockTransport`` streaming the same bytes (drop becomes
-  ``httpx.RemoteProtocolError``); base URL ``http://fake``.
-* :func:`fake_app` — the Starlette app itself (``httpx.ASGITransport`` buffers whole bodies,
-  so use the other two for timing faults and ``stall``).
+* :func:`fake_transport` — :func:`handle` behind ``httpx.MockTransport``, streaming the same
+  bytes (drop becomes ``httpx.RemoteProtocolError``); any base URL.
+* :func:`fake_app` — :func:`handle` as a Starlette app (``httpx.ASGITransport`` buffers whole
+  bodies, so use the other two for timing faults and ``stall``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -52,13 +51,16 @@ import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from serving.client import Endpoint
+from serving.threaded import ThreadedServer
 
 Fault = Literal["drop", "eof", "garbage", "error", "stall"]
 FINGERPRINT = "fp_fake_0123abcd"
+CHAT = "/v1/chat/completions"
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @dataclass
@@ -195,62 +197,79 @@ def _models(model: FakeModel) -> dict[str, Any]:
     return {"object": "list", "data": data if model.list_model else []}
 
 
-def _check_request(model: FakeModel, body: Any) -> Response | None:
+@dataclass
+class Reply:
+    """What the fake server answers; ``stream`` replaces ``body`` for SSE."""
+
+    status: int
+    body: bytes = b""
+    media_type: str | None = None
+    stream: AsyncIterator[bytes] | None = None
+
+
+def _json(payload: Any, status: int = 200) -> Reply:
+    return Reply(status, orjson.dumps(payload), "application/json")
+
+
+def _refusal(model: FakeModel, body: Any) -> Reply | None:
     if model.status != 200:
-        return JSONResponse(_error_body(model, model.status), status_code=model.status)
+        return _json(_error_body(model, model.status), model.status)
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-        return JSONResponse(
-            {"error": {"message": "messages required", "type": "BadRequest", "code": 400}},
-            status_code=400,
+        return _json(
+            {"error": {"message": "messages required", "type": "BadRequest", "code": 400}}, 400
         )
     if body.get("model") not in (None, model.served_name):
         message = f"The model `{body['model']}` does not exist."
-        return JSONResponse(
-            {"error": {"message": message, "type": "NotFoundError", "code": 404}}, 404
-        )
+        return _json({"error": {"message": message, "type": "NotFoundError", "code": 404}}, 404)
     return None
 
 
-def fake_app(model: FakeModel) -> Starlette:
-    """The fake server as a Starlette app (routes /health, /v1/models, /v1/chat/completions)."""
-
-    async def health(request: Request) -> Response:
+async def handle(model: FakeModel, method: str, path: str, raw: bytes) -> Reply:
+    """The whole fake server: one request in, one reply out (both adapters call this)."""
+    # Unknown paths and methods answer as vLLM's FastAPI does.
+    routes = {"/health": ("GET", "HEAD"), "/v1/models": ("GET", "HEAD"), CHAT: ("POST",)}
+    if path not in routes:
+        return _json({"detail": "Not Found"}, 404)
+    if method not in routes[path]:
+        return _json({"detail": "Method Not Allowed"}, 405)
+    if path == "/health":
         if model.health_status is None:
-            return JSONResponse({"detail": "Not Found"}, status_code=404)
-        return Response(status_code=model.health_status)
+            return _json({"detail": "Not Found"}, 404)
+        return Reply(model.health_status)
+    if path == "/v1/models":
+        return _json(_models(model))
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        model.requests.append(body)
+    refused = _refusal(model, body)
+    if refused is not None:
+        return refused
+    assert isinstance(body, dict)
+    if not body.get("stream"):
+        return _json(_completion(model, body))
+    return Reply(200, media_type="text/event-stream", stream=sse_stream(model, body))
 
-    async def models(request: Request) -> Response:
-        return JSONResponse(_models(model))
 
-    async def chat(request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict):
-            model.requests.append(body)
-        refused = _check_request(model, body)
-        if refused is not None:
-            return refused
-        assert isinstance(body, dict)
-        if not body.get("stream"):
-            return JSONResponse(_completion(model, body))
-        return StreamingResponse(sse_stream(model, body), media_type="text/event-stream")
+def fake_app(model: FakeModel) -> Starlette:
+    """:func:`handle` as a Starlette app."""
 
-    return Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/v1/models", models),
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-        ]
-    )
+    async def endpoint(request: Request) -> Response:
+        reply = await handle(model, request.method, request.url.path, await request.body())
+        if reply.stream is not None:
+            return StreamingResponse(reply.stream, reply.status, media_type=reply.media_type)
+        return Response(reply.body, reply.status, media_type=reply.media_type)
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])
 
 
 class _MockStream(httpx.AsyncByteStream):
-    """Streams :func:`sse_stream`, emulating the client's read timeout between chunks."""
+    """Streams a reply, emulating the client's read timeout between chunks."""
 
-    def __init__(self, model: FakeModel, body: dict[str, Any], read_timeout: float | None):
-        self._parts = sse_stream(model, body)
+    def __init__(self, parts: AsyncIterator[bytes], read_timeout: float | None):
+        self._parts = parts
         self._read_timeout = read_timeout
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -271,69 +290,29 @@ class _MockStream(httpx.AsyncByteStream):
 
 
 def fake_transport(model: FakeModel) -> httpx.MockTransport:
-    """The same behaviour through ``httpx.MockTransport`` (streams; any host name works)."""
+    """:func:`handle` as an ``httpx.MockTransport`` (streams; any host name works)."""
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == "/health":
-            return httpx.Response(404 if model.health_status is None else model.health_status)
-        if path == "/v1/models":
-            return httpx.Response(200, json=_models(model))
-        if path != "/v1/chat/completions" or request.method != "POST":
-            return httpx.Response(404, json={"detail": "Not Found"})
-        try:
-            body = orjson.loads(await request.aread())
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict):
-            model.requests.append(body)
-        refused = _check_request(model, body)
-        if refused is not None:
-            return httpx.Response(refused.status_code, content=bytes(refused.body))
-        assert isinstance(body, dict)
-        if not body.get("stream"):
-            return httpx.Response(200, json=_completion(model, body))
+        reply = await handle(model, request.method, request.url.path, await request.aread())
+        headers = {"content-type": reply.media_type} if reply.media_type else {}
+        if reply.stream is None:
+            return httpx.Response(reply.status, headers=headers, content=reply.body)
+        read_timeout = request.extensions.get("timeout", {}).get("read")
         return httpx.Response(
-            200,
-            headers={"content-type": "text/event-stream; charset=utf-8"},
-            stream=_MockStream(model, body, request.extensions.get("timeout", {}).get("read")),
+            reply.status, headers=headers, stream=_MockStream(reply.stream, read_timeout)
         )
 
     return httpx.MockTransport(handler)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class FakeServer:
+class FakeServer(ThreadedServer):
     """:func:`fake_app` under a real uvicorn on ``127.0.0.1:<free port>`` in a thread."""
 
     def __init__(self, model: FakeModel | None = None, host: str = "127.0.0.1") -> None:
         self.model = model or FakeModel()
-        self.host = host
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            fake_app(self.model),
-            log_level="critical",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            access_log=False,
+        super().__init__(
+            fake_app(self.model), host=host, log_level="critical", timeout_graceful_shutdown=1
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -341,32 +320,6 @@ class FakeServer:
 
     def endpoint(self, api_key: str | None = None) -> Endpoint:
         return Endpoint(self.base_url, self.model.served_name, api_key)
-
-    def start(self) -> FakeServer:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-    def __enter__(self) -> FakeServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeServer:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop)
 
 
 def main(argv: list[str] | None = None) -> None:

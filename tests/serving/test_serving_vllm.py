@@ -18,12 +18,12 @@ from serving.client import (
     make_http_client,
     stream_chat,
 )
-from serving.fakes import free_port
 from serving.fleet import load_fleet
 from serving.health import passed, probe, verify_endpoint
 from serving.launcher import fleet_down, fleet_up
 from serving.process import group_members
 from serving.testing import CPU_DEMO_FLEET, RunningFleet
+from serving.threaded import free_port
 
 pytestmark = pytest.mark.vllm
 
