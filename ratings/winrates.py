@@ -1,4 +1,7 @@
-"""Pairwise tables for display: observed and predicted win rates, battle counts."""
+"""Pairwise tables for display: observed and predicted win rates, battle counts.
+
+Ties of either kind count half a win for each side, as in the ratings.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,25 @@ import numpy.typing as npt
 
 from ratings.bt import sigmoid
 from ratings.counts import PairCounts
+from ratings.types import FloatArray
 
-__all__ = ["battle_matrix", "predicted_win_rates", "win_rate_matrix"]
+__all__ = ["battle_matrix", "predicted_win_rates", "win_rate_matrix", "win_rates"]
 
-FloatArray = npt.NDArray[np.float64]
+
+def win_rates(wins: npt.ArrayLike, losses: npt.ArrayLike, ties: npt.ArrayLike) -> FloatArray:
+    """Observed share of points, elementwise; NaN where there were no battles.
+
+    Parameters
+    ----------
+    wins, losses, ties : array_like, shape (K,)
+        Battles won, lost and tied (both tie kinds together) by one side.
+    """
+    w = np.asarray(wins, dtype=np.float64)
+    t = np.asarray(ties, dtype=np.float64)
+    n = w + np.asarray(losses, dtype=np.float64) + t
+    out = np.full(n.shape, np.nan)
+    np.divide(w + 0.5 * t, n, out=out, where=n > 0)
+    return out
 
 
 def battle_matrix(counts: PairCounts) -> FloatArray:
@@ -23,16 +41,15 @@ def battle_matrix(counts: PairCounts) -> FloatArray:
 
 
 def win_rate_matrix(counts: PairCounts) -> FloatArray:
-    """Observed share of points of row model vs column model, ties as half.
+    """Observed share of points of row model vs column model.
 
     NaN where the pair never met (and on the diagonal).
     """
     m = counts.n_models
     out = np.full((m, m), np.nan)
-    n = counts.n
-    met = n > 0
-    i, j, nn = counts.i[met], counts.j[met], n[met]
-    score_i = (counts.wins_i + 0.5 * counts.ties)[met] / nn
+    met = counts.n > 0
+    i, j = counts.i[met], counts.j[met]
+    score_i = win_rates(counts.wins_i, counts.wins_j, counts.ties)[met]
     out[i, j] = score_i
     out[j, i] = 1.0 - score_i
     return out

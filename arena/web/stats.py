@@ -5,33 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from arena.battles.tables import Battle
 from arena.models.tables import ModelEndpoint
 from arena.votes.tables import Vote
+from ratings.winrates import win_rates
 
 # Models the public may look at: the ones that have been in the battle pool.
 PUBLIC_STATUSES = ("approved", "suspended", "retired")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Record:
+    """One opponent's row on the model page, from the page model's point of view."""
+
     opponent: str
-    wins: int = 0
-    losses: int = 0
-    ties: int = 0
-    bothbad: int = 0
+    wins: int
+    losses: int
+    ties: int
+    bothbad: int
+    win_rate: float
 
     @property
     def votes(self) -> int:
         return self.wins + self.losses + self.ties + self.bothbad
-
-    @property
-    def win_rate(self) -> float:
-        """Ties of either kind count half, as in the ratings."""
-        return (self.wins + 0.5 * (self.ties + self.bothbad)) / self.votes if self.votes else 0.0
 
     @property
     def heat(self) -> int:
@@ -60,19 +60,21 @@ def head_to_head(session: Session, model: ModelEndpoint) -> list[Record]:
         )
         .group_by(Vote.model_a_id, Vote.model_b_id, Vote.winner)
     )
-    records: dict[str, Record] = {}
+    tally: dict[str, list[int]] = {}  # opponent -> [wins, losses, ties, bothbad]
+    column = {"tie": 2, "bothbad": 3}
     for a, b, winner, n in rows:
         mine, theirs = ("A", b) if a == model.id else ("B", a)
-        rec = records.setdefault(names[theirs], Record(names[theirs]))
-        if winner == "tie":
-            rec.ties += n
-        elif winner == "bothbad":
-            rec.bothbad += n
-        elif winner == mine:
-            rec.wins += n
-        else:
-            rec.losses += n
-    return sorted(records.values(), key=lambda r: (-r.votes, r.opponent))
+        cells = tally.setdefault(names[theirs], [0, 0, 0, 0])
+        cells[column.get(winner, 0 if winner == mine else 1)] += n
+    if not tally:
+        return []
+    wins, losses, ties, bothbad = np.array(list(tally.values())).T
+    rates = win_rates(wins, losses, ties + bothbad)
+    records = [
+        Record(name, won, lost, tied, bad, float(rate))
+        for (name, (won, lost, tied, bad)), rate in zip(tally.items(), rates, strict=True)
+    ]
+    return sorted(records, key=lambda r: (-r.votes, r.opponent))
 
 
 def counts(session: Session, model: ModelEndpoint) -> dict[str, int]:

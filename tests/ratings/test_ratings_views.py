@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from ratings.counts import aggregate
 from ratings.elo import online_elo
 from ratings.sampling import pair_probabilities
-from ratings.winrates import battle_matrix, predicted_win_rates, win_rate_matrix
+from ratings.winrates import battle_matrix, predicted_win_rates, win_rate_matrix, win_rates
 
 
 def test_online_elo_by_hand() -> None:
@@ -38,6 +38,12 @@ def test_win_rate_tables() -> None:
     pred = predicted_win_rates([0.0, np.log(3.0)])
     assert pred[1, 0] == pytest.approx(0.75)
     assert np.isnan(pred[0, 0])
+
+
+def test_win_rates_count_ties_half() -> None:
+    rates = win_rates([3, 0, 1], [1, 0, 0], [2, 0, 0])
+    assert rates[0] == pytest.approx(4 / 6) and rates[2] == 1.0
+    assert np.isnan(rates[1])  # never met
 
 
 @settings(max_examples=50, deadline=None)
