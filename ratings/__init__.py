@@ -22,9 +22,12 @@ Entry points
     The server's entry point: a :class:`ratings.leaderboard.Leaderboard`
     (arrays by model, ``.rows()``, ``.params`` to store with a snapshot).
 ``ratings.fit.fit_battles_style(models, a, b, outcome, features_a, features_b, *, ...)``
-    Style-controlled leaderboard from per-battle arrays (``style_coefficients``).
+    Style-controlled leaderboard from per-battle arrays (``style_coefficients``);
+    the estimators in :mod:`ratings.style` take a :class:`ratings.style.StyleBattles`.
 ``ratings.elo.online_elo``, ``ratings.winrates``, ``ratings.sampling.pair_probabilities``
     Comparison view, display tables, and next-pair sampling weights.
+
+Array aliases (``FloatArray``, ``IntArray``, ``BoolArray``) live in :mod:`ratings.types`.
 
 Errors derive from :class:`ratings.errors.RatingsError`; problems with the
 data raise :class:`ratings.errors.RatingsInputError` (one-line ``str()``), a
