@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -102,3 +103,65 @@ def test_models_add_rejects_bad_fields(
     args[flag] = value
     flat = [x for kv in args.items() for x in kv]
     assert_one_line_error(arena("models", "add", *flat, db=database_url), needle)
+
+
+def test_every_command_is_listed() -> None:
+    proc = arena("--help", db="sqlite://")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("serve", "export", "demo", "db", "models", "ratings", "fleet"):
+        assert f" {command} " in proc.stdout
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys; from arena.cli import app; "
+        "print(sorted(m for m in ('sqlalchemy', 'numpy', 'fastapi') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_choices_match_the_product() -> None:
+    from arena.cli import common
+    from arena.exports.service import FORMATS, SOURCES
+    from arena.models.tables import LICENSES
+    from ratings.leaderboard import CiMethod
+
+    assert get_args(common.Format) == FORMATS
+    assert get_args(common.ExportKind) == tuple(SOURCES)
+    assert get_args(common.CiMethod) == get_args(CiMethod)
+    assert get_args(common.License) == LICENSES
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("ratings", "fit", "battles.jsonl", "--ci", "wide"), "--ci must be one of none, sandwich"),
+        (("export", "dumps"), "KIND must be one of votes, preferences, snapshots"),
+        (("export", "votes", "--format", "xlsx"), "--format must be one of jsonl, csv, parquet"),
+    ],
+)
+def test_bad_choice_is_one_line(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    proc = arena(*args, db=f"sqlite:///{tmp_path / 'x.db'}")
+    assert proc.returncode == 1
+    assert_one_line_error(proc, needle)
+
+
+def test_ratings_fit_json_or_table(tmp_path: Path) -> None:
+    path = tmp_path / "battles.jsonl"
+    rows = [("A", "B", "model_a"), ("A", "B", "model_b"), ("A", "B", "model_a")]
+    rows += [("B", "C", "model_a"), ("C", "B", "model_a"), ("A", "C", "tie")]
+    path.write_text(
+        "".join(json.dumps({"model_a": a, "model_b": b, "winner": w}) + "\n" for a, b, w in rows)
+    )
+    as_json = arena("ratings", "fit", str(path), "--json", db="sqlite://")
+    assert as_json.returncode == 0, as_json.stderr
+    board = json.loads(as_json.stdout)
+    assert [r["model"] for r in board] == ["A", "C", "B"]
+    assert set(board[0]) == {"model", "rating", "ci_low", "ci_high", "rank", "rank_ub", "battles"}
+    table = arena("ratings", "fit", str(path), "--ci", "none", db="sqlite://")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["rank", "model", "rating", "ci_low", "ci_high", "battles"]
+    assert [line.split()[:2] for line in lines[1:]] == [["1", "A"], ["2", "C"], ["3", "B"]]
+    assert lines[1].split()[3:5] == ["-", "-"]
