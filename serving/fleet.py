@@ -31,6 +31,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# The fleet `arena demo`, `make demo` and the vLLM tests start when given no other.
+CPU_DEMO_FLEET = Path(__file__).resolve().parent.parent / "fleets" / "cpu-demo.toml"
+
 
 class FleetError(ValueError):
     """A fleet file that cannot be used; the message names the file and the entry."""

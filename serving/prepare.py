@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.cache import cache_dir, file_lock, read_marker, write_marker
-from serving.fleet import Fleet, ModelEntry, PackagedModel, load_fleet
+from serving.fleet import CPU_DEMO_FLEET, Fleet, ModelEntry, PackagedModel, load_fleet
 
 Log = Callable[[str], None]
 
 CONVERT_SCRIPT = Path(__file__).with_name("convert_gguf.py")
-DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "fleets" / "cpu-demo.toml"
 
 
 def _stderr(message: str) -> None:
@@ -247,7 +246,7 @@ def prepare_models(fleet: Fleet, root: Path | None = None, log: Log = _stderr) -
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.prepare", description=__doc__)
     parser.add_argument("what", choices=["runtime", "models", "all"])
-    parser.add_argument("--fleet", type=Path, default=DEFAULT_FLEET, help="fleet file (TOML)")
+    parser.add_argument("--fleet", type=Path, default=CPU_DEMO_FLEET, help="fleet file (TOML)")
     args = parser.parse_args(argv)
     if args.what in ("runtime", "all"):
         prepare_runtime()

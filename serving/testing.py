@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.client import Endpoint
-from serving.fleet import Fleet, ModelEntry, load_fleet
+from serving.fleet import CPU_DEMO_FLEET, Fleet, ModelEntry, load_fleet
 from serving.launcher import ServerState, default_run_dir, fleet_down, fleet_up, read_state
 
 LEASE_TAG = "shared-fleet"
-CPU_DEMO_FLEET = Path(__file__).resolve().parent.parent / "fleets" / "cpu-demo.toml"
 
 
 @dataclass(frozen=True)
