@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     # replicas behind one load balancer must share ARENA_SECRET_KEY.
     secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     fleet: Path | None = None
-    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "arena")
+    # No cache_dir here: ARENA_CACHE_DIR belongs to serving.cache.cache_dir(), the one reader,
+    # because serving/ must not import arena/.
     allow_private_endpoints: bool = False
     redis_url: str | None = None
     rate_limit_battles: str = "20/minute"
