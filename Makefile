@@ -56,7 +56,7 @@ serve: install  ## the arena alone (ARENA_DATABASE_URL, ARENA_HOST, ARENA_PORT)
 	$(PY) -m arena serve
 
 bench: install  ## run every benchmark (results in benchmarks/results/)
-	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do $(PY) -m benchmarks.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,7 @@ Seeded synthetic battles from a known ground truth; prints JSON and writes it to
 ``benchmarks/results/ratings.json``. Timings are medians of several runs (the
 machine is shared). No network.
 
-    .venv/bin/python benchmarks/bench_ratings.py [--quick] [--ref-python PATH]
+    .venv/bin/python -m benchmarks.bench_ratings [--quick] [--ref-python PATH]
 
 The side-by-side runs lmarena/arena-rank in its own interpreter
 (``--ref-python``, default ``/tmp/ratings-ref-venv/bin/python`` with
@@ -29,15 +29,12 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ratings.bt import fit_bt  # noqa: E402
-from ratings.counts import PairCounts, aggregate  # noqa: E402
-from ratings.leaderboard import ELO_PER_NAT, fit_counts  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, write_results
+from ratings.bt import fit_bt
+from ratings.counts import PairCounts, aggregate
+from ratings.leaderboard import ELO_PER_NAT, fit_counts
 
 WINNERS = np.array(["model_a", "model_b", "tie", "tie (bothbad)"])
-RESULTS = ROOT / "benchmarks" / "results" / "ratings.json"
 
 
 def simulate(
@@ -218,8 +215,7 @@ def bench_speed(quick: bool) -> dict[str, object]:
 
 
 STYLE_CHILD = """
-import json, time, numpy as np, sys
-sys.path.insert(0, '.')
+import json, time, numpy as np
 from benchmarks.bench_ratings import simulate
 from ratings.fit import fit_battles_style
 m, n = 100, {n}
@@ -238,8 +234,7 @@ print(json.dumps({{"seconds": t1 - t0, "coefficients": board.style_coefficients,
 
 
 SCALE_CHILD = """
-import json, time, numpy as np, sys, resource
-sys.path.insert(0, '.')
+import json, time, numpy as np, resource
 from benchmarks.bench_ratings import simulate
 from ratings.counts import aggregate, PairCounts
 from ratings.leaderboard import fit_counts
@@ -276,7 +271,6 @@ print(json.dumps({{"models": m, "battles": n, "pairs": int(total.i.size),
 FIT_FILE_CHILD = """
 import json, sys, time, resource
 t0 = time.perf_counter()
-sys.path.insert(0, '.')
 from pathlib import Path
 from ratings.fit import fit_file
 rows = fit_file(Path({path!r}), anchor=None, ci="sandwich", rounds=0, seed=0, style=False)
@@ -347,7 +341,6 @@ print(json.dumps({{"models": list(res["competitors"]),
 OURS_CHILD = """
 import json, time
 t0 = time.perf_counter()
-import sys; sys.path.insert(0, '.')
 from pathlib import Path
 from ratings.battles_file import read_battles
 from ratings.leaderboard import fit_counts
@@ -400,7 +393,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     parser.add_argument("--ref-python", default="/tmp/ratings-ref-venv/bin/python")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "ratings.json")
     args = parser.parse_args()
     quick: bool = args.quick
 
@@ -432,10 +425,7 @@ def main() -> None:
     results["scale_1000_models"] = run_child(SCALE_CHILD.format(m=m_big, n=n_big))
     print(json.dumps(results["scale_1000_models"]), flush=True)
     results["load_avg_at_end"] = os.getloadavg()
-    text = json.dumps(results, indent=2, default=float)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    print(write_results(args.out, results))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Serving benchmark on real CPU vLLM servers -> benchmarks/results/serving.json.
 
-    .venv/bin/python benchmarks/bench_serving.py [--fleet fleets/cpu-demo.toml] [--quick]
+    .venv/bin/python -m benchmarks.bench_serving [--fleet fleets/cpu-demo.toml] [--quick]
 
 Measures, on the fleet's servers (started here in a run directory of their own; the fleet's
 ports must be free):
@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,15 +37,13 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from serving import prepare  # noqa: E402
-from serving.cache import cache_dir  # noqa: E402
-from serving.client import Done, Endpoint, make_http_client, stream_chat  # noqa: E402
-from serving.fleet import Fleet, load_fleet  # noqa: E402
-from serving.launcher import check_health, fleet_down, fleet_up  # noqa: E402
-from serving.process import group_members  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, percentile, write_results
+from serving import prepare
+from serving.cache import cache_dir
+from serving.client import Done, Endpoint, make_http_client, stream_chat
+from serving.fleet import Fleet, load_fleet
+from serving.launcher import check_health, fleet_down, fleet_up
+from serving.process import group_members
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
 PROMPTS = [
@@ -68,12 +65,6 @@ class Context:
 
     def endpoints(self) -> dict[str, Endpoint]:
         return {m.name: Endpoint(m.base_url, m.served_name) for m in self.fleet.models}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def drop_page_cache(paths: list[Path]) -> int:
@@ -313,7 +304,7 @@ MEASUREMENTS: dict[str, Callable[[Context], dict[str, Any]]] = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", type=Path, default=ROOT / "fleets" / "cpu-demo.toml")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serving.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "serving.json")
     parser.add_argument("--quick", action="store_true", help="fewer and shorter runs")
     parser.add_argument("--only", nargs="*", choices=list(MEASUREMENTS))
     args = parser.parse_args()
@@ -344,8 +335,7 @@ def main() -> int:
     finally:
         fleet_down(ctx.run_dir, log=lambda _: None)
     report["results"] = ctx.results
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.out, report)
     print(f"written {args.out}")
     return 0
 

@@ -1,6 +1,6 @@
 """Web benchmark: page weight, first streamed token on the page vs the API, leaderboard load.
 
-    .venv/bin/python benchmarks/bench_web.py [--runs 10] [--requests 400] [--concurrency 8]
+    .venv/bin/python -m benchmarks.bench_web [--runs 10] [--requests 400] [--concurrency 8]
 
 Everything runs on loopback: the app under uvicorn (SQLite in a temporary directory), two
 fake model servers (serving/fakes.py) with a fixed first-token delay, Debian's chromium
@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,23 +31,15 @@ from typing import Any
 
 import httpx
 import numpy as np
-import orjson
+from playwright.sync_api import Page, sync_playwright
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "web"))
+from arena.settings import Settings
+from benchmarks.common import RESULTS, describe, loadavg, migrated, write_results
+from serving.fakes import FakeModel, FakeServer
+from tests.battles.support import Backends, register
+from tests.web.web_support import BROWSER_ARGS, CHROMIUM, LiveServer, seed_history
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
-from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
-from web_support import BROWSER_ARGS, CHROMIUM, LiveServer, seed_history  # noqa: E402
-
-from arena.db import make_engine  # noqa: E402
-from arena.migrate import upgrade  # noqa: E402
-from arena.settings import Settings  # noqa: E402
-from serving.fakes import FakeModel, FakeServer  # noqa: E402
-from tests.battles.support import Backends, register  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "web.json"
 FIRST_TOKEN_DELAY = 0.05
 ANSWER = "Paris is the capital of France, and it has been for a very long time. " * 4
 
@@ -73,22 +63,6 @@ class ServerTimer:
                 self.times.setdefault(scope["path"], []).append(time.perf_counter() - start)
 
         await self.app(scope, receive, timed_send)
-
-
-def quantiles_ms(values: list[float]) -> dict[str, float]:
-    ms = sorted(v * 1000 for v in values)
-
-    def q(p: float) -> float:
-        return round(float(np.quantile(ms, p)), 2)
-
-    return {
-        "n": len(ms),
-        "p50": q(0.5),
-        "p90": q(0.9),
-        "p99": q(0.99),
-        "max": round(ms[-1], 2),
-        "mean": round(statistics.fmean(ms), 2),
-    }
 
 
 def page_weight(page: Page, base: str) -> dict[str, Any]:
@@ -178,15 +152,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--votes", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=20240601)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "web.json")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/arena.db"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+        url = migrated(f"sqlite:///{tmp}/arena.db")
         settings = Settings(
             database_url=url,
             secret_key="bench-secret",  # type: ignore[arg-type]
@@ -236,8 +207,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "page_weight_bytes": weight,
         "ttft": {
             "fake_first_token_delay_ms": FIRST_TOKEN_DELAY * 1000,
-            "page_ms": quantiles_ms(page_times),
-            "api_ms": quantiles_ms(api_times),
+            "page_ms": describe(page_times, scale=1000, digits=2),
+            "api_ms": describe(api_times, scale=1000, digits=2),
             "page_minus_api_p50_ms": round(
                 (statistics.median(page_times) - statistics.median(api_times)) * 1000, 2
             ),
@@ -247,20 +218,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "models": 7,
             "requests": args.requests,
             "concurrency": args.concurrency,
-            "server_ms": quantiles_ms(server_times),
-            "client_ms": quantiles_ms(client_times),
+            "server_ms": describe(server_times, scale=1000, digits=2),
+            "client_ms": describe(client_times, scale=1000, digits=2),
         },
         "environment": {
             "python": platform.python_version(),
             "chromium": browser_version,
             "cpus": os.cpu_count(),
-            "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "loadavg": loadavg(),
             "database": "sqlite",
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    print(json.dumps(result, indent=2))
+    print(write_results(args.out, result))
     return result
 
 

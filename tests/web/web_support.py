@@ -6,9 +6,6 @@ Also used by benchmarks/bench_web.py.
 from __future__ import annotations
 
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from playwright.sync_api import ConsoleMessage, Page, Response
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +27,7 @@ from arena.leaderboard.tables import LeaderboardSnapshot
 from arena.models.service import OperatorModel, add_operator_model
 from arena.settings import Settings
 from arena.votes.tables import Vote
+from serving.threaded import ThreadedServer
 
 BROWSER_ARGS = [
     "--headless",
@@ -49,7 +46,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-class LiveServer:
+class LiveServer(ThreadedServer):
     """`create_app(settings)` served by uvicorn in a thread; the lifespan runs there too."""
 
     def __init__(
@@ -57,40 +54,19 @@ class LiveServer:
     ) -> None:
         self.settings = settings
         self.app = create_app(settings)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
+        super().__init__(
             wrap(self.app) if wrap else self.app,
-            log_level="warning",
             lifespan="on",
             ws="none",
             timeout_graceful_shutdown=2,
-            access_log=False,
+            startup_timeout=60,
+            shutdown_timeout=30,
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def sessionmaker(self) -> sessionmaker[Session]:
         factory: sessionmaker[Session] = self.app.state.sessionmaker
         return factory
-
-    def start(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start")
-            time.sleep(0.02)
-        return self
 
     def stop(self) -> None:
         # The background loops sit idle between rounds in tests; cancel them rather than let
@@ -98,15 +74,7 @@ class LiveServer:
         tasks = getattr(self.app.state, "tasks", None)
         for task in list(getattr(tasks, "_tasks", ())):
             task.get_loop().call_soon_threadsafe(task.cancel)
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._sock.close()
-
-    def __enter__(self) -> LiveServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     def recompute(self) -> int | None:
         return recompute_once(self.sessionmaker, self.settings)
