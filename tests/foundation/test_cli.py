@@ -87,6 +87,8 @@ def test_models_add_list_and_duplicate(database_url: str) -> None:
     assert [(r["name"], r["status"], r["organization"]) for r in rows] == [
         ("Tiny", "approved", "Acme")
     ]
+    table = arena("models", "list", db=database_url).stdout.split()
+    assert table[1:4] == ["Tiny", "approved", "unhealthy"]
 
 
 @pytest.mark.parametrize(
