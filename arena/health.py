@@ -1,3 +1,5 @@
+"""`GET /health`: the app is up (liveness only). Endpoint probing is `arena.models.probing`."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

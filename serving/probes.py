@@ -1,10 +1,12 @@
-"""Health probes and the verification of owner-registered endpoints.
+"""Wire-level probes of model endpoints and the checks that verify a new one.
 
 :func:`probe` is one cheap check (``GET /health`` where the server has it, then
-``GET /v1/models`` must list the served model); the periodic loop and the state kept in
-the database belong to the caller. :func:`verify_endpoint` runs the named checks a new
-endpoint must pass before an admin can approve it. Details are for operators and owners;
-they may name the endpoint's own model but never carry secrets.
+``GET /v1/models`` must list the served model); :func:`serves_model` tells ill health from
+drift. :func:`verify_endpoint` runs the named checks a new endpoint must pass before an
+admin can approve it; :func:`verify_guarded` puts the SSRF guard's ``address`` check in
+front of them. The periodic loop and the state kept in the database belong to the caller.
+Details are for operators and owners; they may name the endpoint's own model but never
+carry secrets.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import httpx
 import orjson
 
 from serving.client import BackendError, Done, Endpoint, TextDelta, complete_chat, stream_chat
+from serving.guard import GuardedClient, UnsafeEndpoint
 
 VERIFY_MESSAGES = (
     {"role": "system", "content": "You are a helpful assistant."},
@@ -70,6 +73,25 @@ async def probe(
     if endpoint.api_model not in listed:
         return ProbeResult(False, f"/v1/models does not list {endpoint.api_model!r}", _ms(started))
     return ProbeResult(True, "ok", _ms(started))
+
+
+async def serves_model(
+    client: httpx.AsyncClient, endpoint: Endpoint, *, request_timeout: float = 10.0
+) -> bool | None:
+    """Does ``/v1/models`` list the endpoint's served model? None when it cannot be told
+    (unreachable, an error status, not a model list): that is ill health, not drift."""
+    try:
+        response = await client.get(
+            endpoint.url("/v1/models"), headers=endpoint.headers(), timeout=request_timeout
+        )
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    try:
+        return endpoint.api_model in _listed_models(response)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -144,6 +166,24 @@ async def verify_endpoint(
     checks = [await _timed("models", models)]
     checks.append(await _timed("completion", completion))
     checks.append(await _timed("stream", stream))
+    return checks
+
+
+async def address_check(client: GuardedClient, base_url: str) -> Check:
+    """The guard's verdict on every address ``base_url`` resolves to, before any request."""
+    started = time.monotonic()
+    try:
+        addresses = await client.guard.check_url(base_url)
+    except UnsafeEndpoint as exc:
+        return Check("address", False, str(exc), _ms(started))
+    return Check("address", True, f"{len(addresses)} address(es), all allowed", _ms(started))
+
+
+async def verify_guarded(client: GuardedClient, endpoint: Endpoint) -> list[Check]:
+    """``address``, then :func:`verify_endpoint`'s checks; a refused host is never contacted."""
+    checks = [await address_check(client, endpoint.base_url)]
+    if checks[0].ok:
+        checks.extend(await verify_endpoint(client, endpoint))
     return checks
 
 

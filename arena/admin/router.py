@@ -1,14 +1,33 @@
-"""The admin API (Bearer ARENA_ADMIN_TOKEN; disabled when it is not set)."""
+"""The admin API (Bearer ARENA_ADMIN_TOKEN; disabled when it is not set): the operator's
+decisions on owner endpoints, made through `arena.models.lifecycle`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
 
-from arena.admin import service
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
 from arena.auth import AdminDep, CommittedSessionDep
+from arena.errors import ArenaError
+from arena.models import lifecycle, service
+from arena.models.errors import ModelError, as_http_error
 from arena.models.schemas import ModelView
+from arena.models.tables import STATUSES, ModelEndpoint
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+def _decide(
+    session: Session, model_id: int, decision: Callable[[ModelEndpoint], None]
+) -> ModelView:
+    try:
+        model = service.get_model(session, model_id)
+        decision(model)
+    except ModelError as exc:
+        raise as_http_error(exc) from None
+    session.flush()
+    return ModelView.of(model)
 
 
 @router.get("/models", response_model=list[ModelView])
@@ -16,14 +35,16 @@ def list_models(
     _: AdminDep, session: CommittedSessionDep, status: str | None = None
 ) -> list[ModelView]:
     """Every model, or those in one status (e.g. `verified`: waiting for approval)."""
+    if status is not None and status not in STATUSES:
+        raise ArenaError(400, "invalid_status", f"status must be one of {', '.join(STATUSES)}")
     return [ModelView.of(m) for m in service.list_models(session, status)]
 
 
 @router.post("/models/{model_id}/approve", response_model=ModelView)
 def approve_model(model_id: int, _: AdminDep, session: CommittedSessionDep) -> ModelView:
-    return ModelView.of(service.approve(session, model_id))
+    return _decide(session, model_id, lifecycle.approve)
 
 
 @router.post("/models/{model_id}/retire", response_model=ModelView)
 def retire_model(model_id: int, _: AdminDep, session: CommittedSessionDep) -> ModelView:
-    return ModelView.of(service.retire(session, model_id))
+    return _decide(session, model_id, lifecycle.retire)

@@ -1,5 +1,14 @@
-"""Health of registered endpoints: probed at registration and periodically after; an
-unhealthy endpoint leaves the battle pool until a probe finds it healthy again."""
+"""Probing registered endpoints and applying what the probes find, through `lifecycle`.
+
+Two jobs share the wire-level checks of :mod:`serving.probes`:
+
+- :func:`verify_model` runs once an owner registers (or re-verifies) an endpoint: the SSRF
+  guard's `address` check, then `models`, `completion`, `stream`; the result moves the model
+  to `verified` or `rejected`.
+- :func:`probe_loop` probes every approved, suspended or verified endpoint periodically: an
+  unhealthy one leaves the battle pool until a probe finds it healthy again; an approved
+  owner endpoint that no longer serves its model (drift) is suspended.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import anyio
 import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -15,25 +25,66 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.crypto import api_key_from_ref
 from arena.db import make_sessionmaker, session_scope, utcnow
-from arena.models.service import suspend_for_drift
+from arena.models import lifecycle
 from arena.models.tables import ModelEndpoint
-from arena.models.verification import serves_model
 from arena.settings import Settings
 from serving.client import Endpoint
-from serving.guard import EndpointGuard, make_guarded_client
-from serving.health import probe
+from serving.guard import EndpointGuard, GuardedClient, make_guarded_client
+from serving.metrics import ServingMetrics
+from serving.probes import probe, serves_model, verify_guarded
 
-log = logging.getLogger("arena.health")
+log = logging.getLogger("arena.probing")
 
 PROBED_STATUSES = ("approved", "suspended", "verified")
+
+
+def _endpoint(settings: Settings, model: ModelEndpoint) -> Endpoint:
+    key = api_key_from_ref(settings.secret_key, model.api_key_ref)
+    return Endpoint(model.base_url, model.api_model, key)
+
+
+# --- verification -------------------------------------------------------------------------
+
+
+async def verify_model(
+    factory: sessionmaker[Session], client: GuardedClient, settings: Settings, model_id: int
+) -> None:
+    """Verify one model in `verifying` and store the report: verified or rejected."""
+
+    def load() -> Endpoint | None:
+        with session_scope(factory) as session:
+            model = session.get(ModelEndpoint, model_id)
+            if model is None or model.status != "verifying":
+                return None
+            return _endpoint(settings, model)
+
+    endpoint = await anyio.to_thread.run_sync(load)
+    if endpoint is None:
+        return
+    try:
+        checks = [check.as_dict() for check in await verify_guarded(client, endpoint)]
+    except Exception:
+        # A bug here must not leave the model in `verifying` for ever.
+        log.exception("verification of model %s failed", model_id)
+        checks = [{"name": "verification", "ok": False, "detail": "internal error", "ms": 0.0}]
+
+    def store() -> None:
+        with session_scope(factory) as session:
+            model = lifecycle.record_verification(session, model_id, checks)
+            if model is not None:
+                log.info("model %s is %s", model.name, model.status)
+
+    await anyio.to_thread.run_sync(store)
+
+
+# --- periodic probes ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Target:
     id: int
-    base_url: str
-    api_model: str
-    api_key: str | None
+    name: str
+    endpoint: Endpoint
     owner: bool = False  # owner endpoints are reached through the SSRF-guarded client
     approved: bool = False
 
@@ -52,9 +103,8 @@ def _targets(session: Session, settings: Settings, ids: list[int] | None) -> lis
     return [
         Target(
             m.id,
-            m.base_url,
-            m.api_model,
-            api_key_from_ref(settings.secret_key, m.api_key_ref),
+            m.name,
+            _endpoint(settings, m),
             owner=m.source == "owner",
             approved=m.status == "approved",
         )
@@ -63,14 +113,21 @@ def _targets(session: Session, settings: Settings, ids: list[int] | None) -> lis
 
 
 async def probe_targets(
-    client: httpx.AsyncClient, targets: list[Target], guarded: httpx.AsyncClient | None = None
+    client: httpx.AsyncClient,
+    targets: list[Target],
+    guarded: httpx.AsyncClient | None = None,
+    metrics: ServingMetrics | None = None,
 ) -> dict[int, Outcome]:
     async def one(t: Target) -> tuple[int, Outcome]:
         via = guarded if t.owner and guarded is not None else client
-        endpoint = Endpoint(t.base_url, t.api_model, t.api_key)
-        result = await probe(via, endpoint)
+        result = await probe(via, t.endpoint)
+        if metrics is not None:
+            metrics.observe_probe(t.name, result)
         drift = (
-            t.owner and t.approved and not result.ok and await serves_model(via, endpoint) is False
+            t.owner
+            and t.approved
+            and not result.ok
+            and await serves_model(via, t.endpoint) is False
         )
         return t.id, Outcome(result.ok, result.detail, drift)
 
@@ -95,7 +152,7 @@ def record(session: Session, outcomes: dict[int, Outcome]) -> None:
         model.health_checked_at = now
         if outcome.drift and model.source == "owner" and model.status == "approved":
             log.warning("model %s suspended: %s", model.name, outcome.detail)
-            suspend_for_drift(model, outcome.detail)
+            lifecycle.suspend_for_drift(model, outcome.detail)
 
 
 async def probe_once(
@@ -104,35 +161,37 @@ async def probe_once(
     settings: Settings,
     ids: list[int] | None = None,
     guarded: httpx.AsyncClient | None = None,
+    metrics: ServingMetrics | None = None,
 ) -> dict[int, Outcome]:
     with session_scope(factory) as session:
         targets = _targets(session, settings, ids)
     if guarded is None and any(t.owner for t in targets):
         guard = EndpointGuard(allow_private=settings.allow_private_endpoints)
         async with make_guarded_client(guard) as own:
-            outcomes = await probe_targets(client, targets, own)
+            outcomes = await probe_targets(client, targets, own, metrics)
     else:
-        outcomes = await probe_targets(client, targets, guarded)
+        outcomes = await probe_targets(client, targets, guarded, metrics)
     with session_scope(factory) as session:
         record(session, outcomes)
     return outcomes
 
 
-async def health_loop(
+async def probe_loop(
     factory: sessionmaker[Session],
     client: httpx.AsyncClient,
     settings: Settings,
     guarded: httpx.AsyncClient | None = None,
     pause: Callable[[float], Awaitable[bool]] | None = None,
+    metrics: ServingMetrics | None = None,
 ) -> None:
     """Probe every endpoint, then `pause` (False: the app is stopping) until the next round."""
     while True:
         try:
-            await probe_once(factory, client, settings, guarded=guarded)
+            await probe_once(factory, client, settings, guarded=guarded, metrics=metrics)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("health probe round failed")
+            log.exception("probe round failed")
         if pause is None:
             await asyncio.sleep(settings.health_interval_seconds)
         elif not await pause(settings.health_interval_seconds):

@@ -12,9 +12,10 @@ from arena.crypto import seal_api_key
 from arena.deps import SettingsDep
 from arena.errors import ArenaError
 from arena.models import service
+from arena.models.errors import ModelError, as_http_error
+from arena.models.probing import verify_model
 from arena.models.schemas import ModelAccepted, ModelCreate, ModelUpdate, ModelView, PublicModel
 from arena.models.tables import ModelEndpoint
-from arena.models.verification import verify_model
 from arena.settings import Settings
 from serving.guard import GuardedClient, UnsafeEndpoint
 
@@ -63,26 +64,14 @@ def _sealed(settings: Settings, key: str | None) -> str | None:
     return seal_api_key(settings.secret_key, key) if key else None
 
 
-def _get(session: Session, model_id: int) -> ModelEndpoint:
-    model = session.get(ModelEndpoint, model_id)
-    if model is None:
-        raise ArenaError(404, "model_not_found", f"no model with id {model_id}")
-    return model
-
-
 def _visible(session: Session, model_id: int, owner_id: int | None, admin: bool) -> ModelEndpoint:
-    model = _get(session, model_id)
+    try:
+        model = service.get_model(session, model_id)
+    except ModelError as exc:
+        raise as_http_error(exc) from None
     if not admin and model.owner_id != owner_id:
         raise ArenaError(403, "not_your_model", "this model belongs to another owner")
     return model
-
-
-def _bad_request(exc: service.ModelError) -> ArenaError:
-    if isinstance(exc, service.NameTaken):
-        return ArenaError(409, "model_name_taken", str(exc))
-    if isinstance(exc, service.StatusConflict):
-        return ArenaError(409, "invalid_status", str(exc))
-    return ArenaError(400, "invalid_model", str(exc))
 
 
 @router.post("/models", status_code=202, response_model=ModelAccepted)
@@ -105,8 +94,8 @@ def register_model(
     key = body.api_key.get_secret_value() if body.api_key else None
     try:
         model = service.add_owner_model(session, caller.owner_id, spec, _sealed(settings, key))
-    except service.ModelError as exc:
-        raise _bad_request(exc) from None
+    except ModelError as exc:
+        raise as_http_error(exc) from None
     background.add_task(_start_verification, request, model.id)
     return ModelAccepted(id=model.id, status=model.status)
 
@@ -131,8 +120,8 @@ def reverify_model(
             api_model=body.api_model,
             api_key_ref=_sealed(settings, key),
         )
-    except service.ModelError as exc:
-        raise _bad_request(exc) from None
+    except ModelError as exc:
+        raise as_http_error(exc) from None
     session.flush()
     background.add_task(_start_verification, request, model.id)
     return ModelAccepted(id=model.id, status=model.status)

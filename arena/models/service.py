@@ -1,22 +1,20 @@
-"""Registering, listing and changing the status of model endpoints."""
+"""Registering, updating and listing model endpoints; status moves are `lifecycle`'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session, object_session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from arena.db import utcnow
-from arena.models.tables import LICENSES, STATUSES, ModelEndpoint
+from arena.models import lifecycle
+from arena.models.errors import ModelError as ModelError  # re-exported for the CLI
+from arena.models.errors import ModelNotFound, NameTaken
+from arena.models.tables import LICENSES, ModelEndpoint
 from serving.fleet import ModelEntry
-
-
-class ModelError(ValueError):
-    """A registration or lookup that cannot be done; the message is shown to the user."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,10 @@ def get_by_name(session: Session, name: str) -> ModelEndpoint | None:
     return session.scalar(select(ModelEndpoint).where(ModelEndpoint.name == name))
 
 
-def require_by_name(session: Session, name: str) -> ModelEndpoint:
-    model = get_by_name(session, name)
+def get_model(session: Session, model_id: int) -> ModelEndpoint:
+    model = session.get(ModelEndpoint, model_id)
     if model is None:
-        raise ModelError(f"unknown model {name!r}")
+        raise ModelNotFound(f"no model with id {model_id}")
     return model
 
 
@@ -89,11 +87,9 @@ def add_operator_model(session: Session, spec: OperatorModel) -> ModelEndpoint:
         api_key_ref=f"env:{spec.api_key_env}" if spec.api_key_env else None,
         aliases=[a for a in spec.aliases if a.strip()],
         source="operator",
-        status="approved",
         report={},
         created_at=now,
-        verified_at=now,
-        approved_at=now,
+        **lifecycle.initial_fields("operator", now),
     )
     session.add(model)
     session.flush()
@@ -112,15 +108,16 @@ def upsert_operator_model(session: Session, spec: OperatorModel) -> ModelEndpoin
     model.license = spec.license
     model.aliases = list(spec.aliases)
     model.api_key_ref = f"env:{spec.api_key_env}" if spec.api_key_env else None
-    if model.status in ("suspended", "verified", "verifying"):
-        model.status = "approved"
-        model.approved_at = utcnow()
+    lifecycle.reregister(model)
     session.flush()
     return model
 
 
-def list_models(session: Session) -> list[ModelEndpoint]:
-    return list(session.scalars(select(ModelEndpoint).order_by(ModelEndpoint.id)))
+def list_models(session: Session, status: str | None = None) -> list[ModelEndpoint]:
+    stmt = select(ModelEndpoint).order_by(ModelEndpoint.id)
+    if status is not None:
+        stmt = stmt.where(ModelEndpoint.status == status)
+    return list(session.scalars(stmt))
 
 
 def describe(model: ModelEndpoint) -> dict[str, Any]:
@@ -153,25 +150,6 @@ def battle_pool(session: Session) -> list[ModelEndpoint]:
 
 # Owner endpoints: registered unverified, verified automatically, approved by the admin.
 
-REVERIFIABLE = ("verifying", "verified", "rejected", "suspended")
-# status -> the statuses it may be reached from
-_TRANSITIONS = {
-    "verifying": frozenset(REVERIFIABLE),
-    "verified": frozenset({"verifying"}),
-    "rejected": frozenset({"verifying"}),
-    "approved": frozenset({"verified"}),
-    "suspended": frozenset({"approved"}),
-    "retired": frozenset(s for s in STATUSES if s != "retired"),
-}
-
-
-class NameTaken(ModelError):
-    pass
-
-
-class StatusConflict(ModelError):
-    """The model's status does not allow this change."""
-
 
 @dataclass(frozen=True)
 class OwnerModel:
@@ -196,6 +174,7 @@ def add_owner_model(
     base_url = normalise_base_url(spec.base_url)
     if name_taken(session, spec.name):
         raise NameTaken(f"a model named {spec.name.strip()!r} already exists")
+    now = utcnow()
     model = ModelEndpoint(
         name=spec.name.strip(),
         organization=spec.organization.strip(),
@@ -207,47 +186,13 @@ def add_owner_model(
         aliases=[spec.api_model.strip().rsplit("/", 1)[-1]],
         source="owner",
         owner_id=owner_id,
-        status="verifying",
         report={"checks": []},
-        created_at=utcnow(),
+        created_at=now,
+        **lifecycle.initial_fields("owner", now),
     )
     session.add(model)
     session.flush()
     return model
-
-
-def set_status(model: ModelEndpoint, status: str, **report: Any) -> None:
-    """Move ``model`` to ``status`` (with its timestamp), or raise :class:`StatusConflict`.
-
-    The change is a compare-and-set on the status the caller saw, so two writers (the admin
-    retiring, a verification finishing) cannot both win, on SQLite as on PostgreSQL.
-    """
-    session = object_session(model)
-    if session is None:
-        raise RuntimeError("set_status needs a model attached to a session")
-    values: dict[str, Any] = {"status": status}
-    stamp = f"{status}_at"
-    if hasattr(ModelEndpoint, stamp):
-        values[stamp] = utcnow()
-    for _ in range(3):
-        seen = model.status
-        if seen not in _TRANSITIONS[status]:
-            raise StatusConflict(f"model {model.name!r} is {seen}; it cannot become {status}")
-        stmt = (
-            update(ModelEndpoint)
-            .where(ModelEndpoint.id == model.id, ModelEndpoint.status == seen)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if cast("CursorResult[Any]", session.execute(stmt)).rowcount == 1:
-            for key, value in values.items():
-                set_committed_value(model, key, value)
-            break
-        session.refresh(model)  # changed meanwhile: decide again on what it is now
-    else:
-        raise StatusConflict(f"model {model.name!r} keeps changing; try again")
-    if report:
-        model.report = {**(model.report or {}), **report}
 
 
 def restart_verification(
@@ -258,49 +203,18 @@ def restart_verification(
     api_key_ref: str | None = None,
 ) -> None:
     """Back to `verifying`, optionally with a corrected URL, served name or key."""
-    if model.source != "owner":
-        raise StatusConflict("operator models are managed with the CLI")
+    lifecycle.check_owner_managed(model)  # an operator's model is refused before any field
     if base_url is not None:
         base_url = normalise_base_url(base_url)
     if api_model is not None:
         check_fields(model.name, api_model, model.license)
-    set_status(model, "verifying", checks=[], passed=None)
-    model.healthy = False
+    lifecycle.reverify(model)
     if base_url is not None:
         model.base_url = base_url
     if api_model is not None:
         model.api_model = api_model.strip()
     if api_key_ref is not None:
         model.api_key_ref = api_key_ref
-
-
-def record_verification(
-    session: Session, model_id: int, checks: list[dict[str, Any]]
-) -> ModelEndpoint | None:
-    """Store a finished verification; ignored when the model left `verifying` meanwhile."""
-    model = session.get(ModelEndpoint, model_id)
-    if model is None or model.status != "verifying":
-        return None
-    passed = bool(checks) and all(c["ok"] for c in checks)
-    try:
-        set_status(model, "verified" if passed else "rejected", checks=checks, passed=passed)
-    except StatusConflict:
-        return None  # retired (or restarted) while the checks ran
-    failed = [c for c in checks if not c["ok"]]
-    model.healthy = passed
-    model.health_detail = "verified" if passed else f"{failed[0]['name']}: {failed[0]['detail']}"
-    model.health_checked_at = utcnow()
-    session.flush()
-    return model
-
-
-def suspend_for_drift(model: ModelEndpoint, reason: str) -> None:
-    """An approved owner endpoint stopped serving what was verified: out of the pool."""
-    try:
-        set_status(model, "suspended", suspended_reason=reason[:500])
-    except StatusConflict:
-        return  # retired meanwhile: nothing to suspend
-    model.healthy = False
 
 
 def list_approved(session: Session) -> list[ModelEndpoint]:

@@ -230,3 +230,27 @@ async def test_operator_models_never_drift(app: FastAPI, fake: FakeServer) -> No
     with session_scope(app.state.sessionmaker) as session:
         row = session.scalars(select(ModelEndpoint)).one()
         assert row.status == "approved" and row.healthy is False
+
+
+async def test_probe_loop_feeds_the_operator_metrics(settings: Settings, fake: FakeServer) -> None:
+    from arena.app import create_app
+    from arena.db import make_engine, make_sessionmaker
+    from arena.models.service import OperatorModel, add_operator_model
+
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        add_operator_model(session, OperatorModel("Up", fake.base_url, "owner/model-7b"))
+        add_operator_model(session, OperatorModel("Down", "http://127.0.0.1:9", "owner/model-7b"))
+    engine.dispose()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        get = app.state.metrics.registry.get_sample_value
+        for _ in range(500):  # the first round starts with the app
+            if all(
+                get("arena_backend_healthy", {"endpoint": n}) is not None for n in ("Up", "Down")
+            ):
+                break
+            await asyncio.sleep(0.02)
+        assert get("arena_backend_healthy", {"endpoint": "Up"}) == 1
+        assert get("arena_backend_healthy", {"endpoint": "Down"}) == 0
+        assert get("arena_backend_probe_seconds_count", {"endpoint": "Up"}) == 1

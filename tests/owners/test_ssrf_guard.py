@@ -27,7 +27,7 @@ from serving.guard import (
     literal_address,
     make_guarded_client,
 )
-from serving.health import probe
+from serving.probes import probe
 
 PUBLIC = "93.184.216.34"
 

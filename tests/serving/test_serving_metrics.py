@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from serving.client import BackendError, StreamStats
-from serving.health import ProbeResult
 from serving.metrics import make_metrics
+from serving.probes import ProbeResult
 
 
 def test_metrics_on_own_registry() -> None:

@@ -1,4 +1,4 @@
-"""Health probes and endpoint verification against the fake server."""
+"""Endpoint probes and verification checks against the fake server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from serving.client import Endpoint, make_http_client
 from serving.fakes import FakeModel, FakeServer, fake_transport
-from serving.health import passed, probe, verify_endpoint
+from serving.probes import passed, probe, verify_endpoint
 
 
 async def test_probe_states(fake_server: FakeServer, http_client: httpx.AsyncClient) -> None:

@@ -19,7 +19,7 @@ from serving.client import (
     stream_chat,
 )
 from serving.fleet import load_fleet
-from serving.health import passed, probe, verify_endpoint
+from serving.probes import passed, probe, verify_endpoint
 from serving.launcher import fleet_down, fleet_up
 from serving.process import group_members
 from serving.testing import CPU_DEMO_FLEET, RunningFleet
