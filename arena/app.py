@@ -20,13 +20,14 @@ from arena.leaderboard.loop import recompute_loop
 from arena.metrics import RequestMetricsMiddleware, make_metrics, serve_metrics
 from arena.migrate import require_migrated
 from arena.models import router as models_router
-from arena.models.probing import probe_loop
+from arena.models.probing import health_loop
 from arena.owners import router as owners_router
 from arena.ratelimit import RateLimits
 from arena.responses import FastJSONResponse
 from arena.security import SecurityMiddleware
 from arena.settings import Settings
 from arena.tasks import TaskSet
+from arena.votes import router as votes_router
 from arena.web.router import install as install_web
 from serving.client import make_http_client
 from serving.guard import EndpointGuard, make_guarded_client
@@ -58,15 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics_server = serve_metrics(
                     state.metrics, settings.metrics_host, settings.metrics_port
                 )
-            probes = probe_loop(
-                state.sessionmaker,
-                state.http,
-                settings,
-                state.guarded_http,
-                tasks.pause,
-                metrics=state.metrics.serving,
+            tasks.spawn(
+                health_loop(
+                    state.sessionmaker, state.http, settings, state.guarded_http, tasks.pause
+                ),
+                "health-probes",
             )
-            tasks.spawn(probes, "endpoint-probes")
             tasks.spawn(recompute_loop(state.sessionmaker, settings, tasks.pause), "leaderboard")
             yield
         finally:
@@ -98,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models_router.router)
     app.include_router(admin_router.router)
     app.include_router(battles_router.router)
+    app.include_router(votes_router.router)
     app.include_router(leaderboard_router.router)
     app.include_router(exports_router.router)
     install_web(app)  # pages, /static, HTML error pages; keep last

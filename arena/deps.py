@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: settings, the database session, shared clients."""
+"""Request-scoped dependencies: settings, the database session, who is asking, limits."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from arena.clients import ClientIdentity, client_id, identify
 from arena.db import session_scope
 from arena.settings import Settings
 
@@ -27,7 +28,6 @@ def get_session(request: Request) -> Iterator[Session]:
 T = TypeVar("T")
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
 
 
 async def run_in_session(request: Request, fn: Callable[..., T], *args: Any) -> T:
@@ -39,3 +39,17 @@ async def run_in_session(request: Request, fn: Callable[..., T], *args: Any) -> 
             return fn(session, *args)
 
     return await anyio.to_thread.run_sync(work)
+
+
+def known_client(request: Request, settings: Settings) -> ClientIdentity | None:
+    """The caller's identity if it sends a valid client cookie; no cookie is set here."""
+    cid = client_id(request, settings)
+    return identify(request, settings, cid) if cid else None
+
+
+async def hit_limits(request: Request, kind: str, who: ClientIdentity) -> None:
+    """Count one `kind` request against the client and, unless trusted, its address."""
+    identities = [f"client:{who.client_hash}"]
+    if not who.trusted:
+        identities.append(f"ip:{who.ip_hash}")
+    await request.app.state.limits.hit(kind, *identities)

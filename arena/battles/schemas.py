@@ -4,11 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Side = Literal["A", "B"]
-
-
-class CreateBattle(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from arena.votes.schemas import RevealedModel
+from arena.votes.vocabulary import Side
 
 
 class BattleCreated(BaseModel):
@@ -19,21 +16,6 @@ class BattleCreated(BaseModel):
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     content: str
-
-
-class VoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    winner: Literal["A", "B", "tie", "bothbad"]
-
-
-class RevealedModel(BaseModel):
-    model: str
-    organization: str
-
-
-class VoteOut(BaseModel):
-    vote_id: int
-    revealed: dict[Side, RevealedModel]
 
 
 class ResponseView(BaseModel):

@@ -11,13 +11,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import httpx
 import orjson
 
-from arena.battles.service import SideResult, TurnPlan
+from arena.battles.turns import SidePlan, SideResult, TurnPlan
 from arena.db import utcnow
 from serving.client import BackendError, Done, Finish, TextDelta, stream_chat
 from serving.metrics import ServingMetrics
@@ -27,65 +28,71 @@ log = logging.getLogger("arena.battles")
 FINISH_REASONS = {"stop", "length", "content_filter"}
 DISCONNECTED = "the connection closed before the answer finished"
 
-Persist = Callable[[dict[str, SideResult]], bool]
-
 
 def sse(payload: dict[str, Any] | str) -> dict[str, str]:
     data = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
     return {"data": data}
 
 
-async def _run_side(
-    client: httpx.AsyncClient,
-    side: str,
-    plan_side: Any,
-    results: dict[str, SideResult],
-    queue: asyncio.Queue[tuple[str, dict[str, Any] | None]],
-    *,
-    max_tokens: int,
-    temperature: float,
-    metrics: ServingMetrics | None,
-) -> None:
-    parts: list[str] = []
-    started = time.monotonic()
-    result = SideResult(content="", ok=False, error=DISCONNECTED)
-    results[side] = result
-    try:
-        async for event in stream_chat(
-            client,
-            plan_side.endpoint,
-            plan_side.messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        ):
-            if isinstance(event, TextDelta):
-                if event.text:
-                    parts.append(event.text)
-                    result.content = "".join(parts)
-                    await queue.put((side, {"side": side, "delta": event.text}))
-            elif isinstance(event, Finish):
-                reason = event.reason if event.reason in FINISH_REASONS else "stop"
-                result.finish_reason = reason
-            elif isinstance(event, Done):
-                stats = event.stats
-                result.ok, result.error = True, None
-                result.prompt_tokens = stats.prompt_tokens
-                result.completion_tokens = stats.output_tokens
-                result.ttft_ms = None if stats.ttft is None else stats.ttft * 1000
-                result.duration_ms = (time.monotonic() - started) * 1000
-                result.finished_at = utcnow()
-                if metrics is not None:
-                    metrics.observe_stream(plan_side.label, stats)
-        if not result.ok:
-            raise BackendError("eof", "stream ended without a final event")
-    except BackendError as exc:
-        log.warning("side %s failed: %s (%s)", side, exc.kind, exc.detail)
-        if metrics is not None:
-            metrics.observe_error(plan_side.label, exc)
-        result.ok, result.error = False, exc.message
+Event = tuple[str, dict[str, Any] | None]
+
+
+@dataclass
+class _Turn:
+    """What both sides of one turn share: the event queue, their results, the sampling."""
+
+    max_tokens: int
+    temperature: float
+    metrics: ServingMetrics | None
+    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    results: dict[str, SideResult] = field(default_factory=dict)
+
+    async def run_side(self, client: httpx.AsyncClient, plan: SidePlan) -> None:
+        """Stream one side into the queue; its result is filled in as it goes."""
+        side = plan.side
+        parts: list[str] = []
+        started = time.monotonic()
+        result = SideResult(content="", ok=False, error=DISCONNECTED)
+        self.results[side] = result
+        try:
+            async for event in stream_chat(
+                client,
+                plan.endpoint,
+                plan.messages,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            ):
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        parts.append(event.text)
+                        result.content = "".join(parts)
+                        await self.queue.put((side, {"side": side, "delta": event.text}))
+                elif isinstance(event, Finish):
+                    reason = event.reason if event.reason in FINISH_REASONS else "stop"
+                    result.finish_reason = reason
+                elif isinstance(event, Done):
+                    self._finished(plan, result, event, started)
+            if not result.ok:
+                raise BackendError("eof", "stream ended without a final event")
+        except BackendError as exc:
+            log.warning("side %s failed: %s (%s)", side, exc.kind, exc.detail)
+            if self.metrics is not None:
+                self.metrics.observe_error(plan.label, exc)
+            result.ok, result.error = False, exc.message
+            result.duration_ms = (time.monotonic() - started) * 1000
+        finally:
+            await self.queue.put((side, None))
+
+    def _finished(self, plan: SidePlan, result: SideResult, done: Done, started: float) -> None:
+        stats = done.stats
+        result.ok, result.error = True, None
+        result.prompt_tokens = stats.prompt_tokens
+        result.completion_tokens = stats.output_tokens
+        result.ttft_ms = None if stats.ttft is None else stats.ttft * 1000
         result.duration_ms = (time.monotonic() - started) * 1000
-    finally:
-        await queue.put((side, None))
+        result.finished_at = utcnow()
+        if self.metrics is not None:
+            self.metrics.observe_stream(plan.label, stats)
 
 
 async def stream_turn(
@@ -100,20 +107,11 @@ async def stream_turn(
     """Yield SSE events for one turn; `persist(results)` (async) stores the outcome once.
 
     `clients` is (trusted, guarded): owner endpoints use the SSRF-guarded one."""
-    queue: asyncio.Queue[tuple[str, dict[str, Any] | None]] = asyncio.Queue()
-    results: dict[str, SideResult] = {}
+    turn = _Turn(max_tokens, temperature, metrics)
+    queue, results = turn.queue, turn.results
     tasks = [
         asyncio.create_task(
-            _run_side(
-                clients[1] if s.guarded else clients[0],
-                s.side,
-                s,
-                results,
-                queue,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                metrics=metrics,
-            ),
+            turn.run_side(clients[1] if s.guarded else clients[0], s),
             name=f"battle-{plan.battle_id}-{s.side}",
         )
         for s in plan.sides

@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from arena.battles.tables import BattleResponse, BattleTurn
-from arena.leaderboard.service import LMSYS_WINNER, row_numbers
+from arena.leaderboard.service import row_numbers
 from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow
 from arena.models.tables import ModelEndpoint
 from arena.votes.tables import Vote, VoteExclusion
+from arena.votes.vocabulary import LMSYS_WINNER
 
 Format = Literal["jsonl", "csv", "parquet"]
 Kind = Literal["votes", "preferences", "snapshots"]

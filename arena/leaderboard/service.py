@@ -21,14 +21,12 @@ from arena.db import utcnow
 from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow
 from arena.models.tables import ModelEndpoint
 from arena.votes.tables import Vote, VoteExclusion
+from arena.votes.vocabulary import LMSYS_WINNER
 from ratings.counts import PairCounts, counts_from_rows
 from ratings.errors import RatingsInputError
 from ratings.leaderboard import Leaderboard, fit_counts
 
 log = logging.getLogger("arena.leaderboard")
-
-# LMSYS spelling of outcomes, from side A's point of view.
-LMSYS_WINNER = {"A": "model_a", "B": "model_b", "tie": "tie", "bothbad": "tie (bothbad)"}
 
 
 @dataclass(frozen=True)

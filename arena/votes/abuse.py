@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from arena.clients import ClientIdentity
 from arena.db import utcnow
 from arena.settings import Settings
 from arena.votes.tables import Vote
@@ -70,24 +71,17 @@ def network_burst(session: Session, settings: Settings, network_hash: str) -> Fl
 
 
 def check_abuse(
-    session: Session,
-    settings: Settings,
-    *,
-    client_hash: str,
-    network_hash: str,
-    trusted: bool,
-    winner: str,
-    model_a_id: int,
-    model_b_id: int,
+    session: Session, settings: Settings, who: ClientIdentity, vote: Vote
 ) -> list[Flag]:
+    """Flags on `who` casting `vote`; `vote` must not be in the session yet (it is counted
+    once here, not again among the earlier votes)."""
     flags = []
-    fav = client_favours_one_model(
-        session, settings, client_hash, _favoured_model(winner, model_a_id, model_b_id)
-    )
+    favoured = _favoured_model(vote.winner, vote.model_a_id, vote.model_b_id)
+    fav = client_favours_one_model(session, settings, who.client_hash, favoured)
     if fav:
         flags.append(fav)
-    if not trusted:
-        burst = network_burst(session, settings, network_hash)
+    if not who.trusted:
+        burst = network_burst(session, settings, who.network_hash)
         if burst:
             flags.append(burst)
     return flags

@@ -1,23 +1,36 @@
-"""Casting a vote: once per battle, only on a finished last turn, with exclusion reasons."""
+"""Casting a vote: once per battle, only on a finished last turn, with exclusion reasons.
+
+A vote is cast in four steps: load the battle and check it can be voted on, scan the
+answers (style features, tokens, identity leaks), build the vote row, and record it with
+the reasons it is excluded for, if any.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from arena.battles.identity import find_identity, identity_terms
-from arena.battles.service import get_battle, responses_of, turns_of
+from arena.battles.service import (
+    already_voted,
+    battle_models,
+    owned_battle,
+    responses_of,
+    turns_of,
+)
+from arena.battles.tables import Battle, BattleResponse, BattleTurn
 from arena.clients import ClientIdentity
 from arena.db import utcnow
 from arena.errors import ArenaError
 from arena.models.tables import ModelEndpoint
 from arena.settings import Settings
-from arena.votes.abuse import check_abuse
-from arena.votes.style import ZERO, style_features
+from arena.votes.abuse import Flag, check_abuse
+from arena.votes.identity import find_identity, identity_terms
+from arena.votes.style import ZERO, StyleFeatures, style_columns, style_features
 from arena.votes.tables import Vote, VoteExclusion
+from arena.votes.vocabulary import SIDES
 
 
 @dataclass(frozen=True)
@@ -27,8 +40,21 @@ class CastVote:
     excluded: dict[str, str]
 
 
+@dataclass
+class Scan:
+    """What the answers of a battle say, summed over its turns."""
+
+    style: dict[str, StyleFeatures] = field(default_factory=lambda: dict.fromkeys(SIDES, ZERO))
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    leaks: list[str] = field(default_factory=list)
+
+
 def reveal(models: dict[str, ModelEndpoint]) -> dict[str, dict[str, str]]:
     return {s: {"model": m.name, "organization": m.organization} for s, m in models.items()}
+
+
+def winner_of(session: Session, battle_id: str) -> str | None:
+    return session.scalar(select(Vote.winner).where(Vote.battle_id == battle_id))
 
 
 def exclude(session: Session, vote: Vote, reason: str, detail: str) -> None:
@@ -47,11 +73,30 @@ def exclude(session: Session, vote: Vote, reason: str, detail: str) -> None:
 def cast_vote(
     session: Session, settings: Settings, battle_id: str, winner: str, who: ClientIdentity
 ) -> CastVote:
-    battle = get_battle(session, battle_id, lock=True)
-    if battle.client_hash != who.client_hash:
-        raise ArenaError(403, "not_your_battle", "this battle belongs to another client")
+    battle, turns = _votable_battle(session, battle_id, who)
+    models = battle_models(session, battle)
+    scan = _scan_answers(models, turns, responses_of(session, [t.id for t in turns]))
+    vote = _build_vote(battle, winner, len(turns), who, scan)
+    # Judged before the vote joins the session, so it is not counted among the earlier ones.
+    flags = check_abuse(session, settings, who, vote)
+    session.add(vote)
+    battle.voted_at = vote.created_at
+    try:
+        session.flush()
+    except IntegrityError:
+        raise already_voted() from None
+    excluded = _exclusion_reasons(settings, vote, scan, flags)
+    _apply_exclusions(session, vote, excluded, flags)
+    return CastVote(vote, reveal(models), excluded)
+
+
+def _votable_battle(
+    session: Session, battle_id: str, who: ClientIdentity
+) -> tuple[Battle, list[BattleTurn]]:
+    """The caller's battle (locked) and its turns, if its last turn finished unvoted."""
+    battle = owned_battle(session, battle_id, who.client_hash, lock=True)
     if battle.voted_at is not None:
-        raise ArenaError(409, "already_voted", "this battle already has a vote")
+        raise already_voted()
     turns = turns_of(session, battle.id)
     if not turns:
         raise ArenaError(
@@ -62,69 +107,54 @@ def cast_vote(
             "is still streaming" if turns[-1].status == "streaming" else "failed; retry it first"
         )
         raise ArenaError(409, "battle_not_ready", f"the last answer {state}")
-    pair = (battle.model_a_id, battle.model_b_id)
-    found = {
-        m.id: m for m in session.scalars(select(ModelEndpoint).where(ModelEndpoint.id.in_(pair)))
-    }
-    resolved = {"A": found[battle.model_a_id], "B": found[battle.model_b_id]}
-    answers = responses_of(session, [t.id for t in turns])
+    return battle, turns
+
+
+def _scan_answers(
+    models: dict[str, ModelEndpoint],
+    turns: list[BattleTurn],
+    answers: dict[tuple[int, str], BattleResponse],
+) -> Scan:
+    scan = Scan()
+    for side, model in models.items():
+        terms = identity_terms(model.name, model.organization, model.aliases)
+        for t in turns:
+            answer = answers[(t.id, side)]
+            scan.style[side] = scan.style[side] + style_features(answer.content)
+            scan.tokens[side] += answer.completion_tokens or 0
+            hit = find_identity(answer.content, terms)
+            if hit:
+                scan.leaks.append(f"side {side} named {hit!r} in turn {t.idx + 1}")
+    return scan
+
+
+def _build_vote(battle: Battle, winner: str, turns: int, who: ClientIdentity, scan: Scan) -> Vote:
     now = utcnow()
     read_seconds = (
         (now - battle.last_finished_at).total_seconds() if battle.last_finished_at else None
     )
-    style = {side: ZERO for side in ("A", "B")}
-    tokens = {side: 0 for side in ("A", "B")}
-    leaks: list[str] = []
-    for side, model in resolved.items():
-        terms = identity_terms(model.name, model.organization, model.aliases)
-        for t in turns:
-            text = answers[(t.id, side)].content
-            style[side] = style[side] + style_features(text)
-            tokens[side] += answers[(t.id, side)].completion_tokens or 0
-            hit = find_identity(text, terms)
-            if hit:
-                leaks.append(f"side {side} named {hit!r} in turn {t.idx + 1}")
-    vote = Vote(
+    return Vote(
         battle_id=battle.id,
         winner=winner,
         model_a_id=battle.model_a_id,
         model_b_id=battle.model_b_id,
-        turns=len(turns),
+        turns=turns,
         client_hash=who.client_hash,
         ip_hash=who.ip_hash,
         network_hash=who.network_hash,
         read_seconds=read_seconds,
         created_at=now,
-        a_tokens=tokens["A"],
-        b_tokens=tokens["B"],
-        a_chars=style["A"].chars,
-        b_chars=style["B"].chars,
-        a_headers=style["A"].headers,
-        b_headers=style["B"].headers,
-        a_lists=style["A"].lists,
-        b_lists=style["B"].lists,
-        a_bold=style["A"].bold,
-        b_bold=style["B"].bold,
+        **style_columns(scan.style, scan.tokens),
     )
-    flags = check_abuse(
-        session,
-        settings,
-        client_hash=who.client_hash,
-        network_hash=who.network_hash,
-        trusted=who.trusted,
-        winner=winner,
-        model_a_id=battle.model_a_id,
-        model_b_id=battle.model_b_id,
-    )
-    session.add(vote)
-    battle.voted_at = now
-    try:
-        session.flush()
-    except IntegrityError:
-        raise ArenaError(409, "already_voted", "this battle already has a vote") from None
+
+
+def _exclusion_reasons(
+    settings: Settings, vote: Vote, scan: Scan, flags: list[Flag]
+) -> dict[str, str]:
     excluded: dict[str, str] = {}
-    if leaks:
-        excluded["identity_leak"] = "; ".join(leaks)
+    if scan.leaks:
+        excluded["identity_leak"] = "; ".join(scan.leaks)
+    read_seconds = vote.read_seconds
     if read_seconds is not None and read_seconds < settings.min_read_seconds:
         excluded["too_fast"] = (
             f"voted {read_seconds:.2f} s after the answers finished "
@@ -132,6 +162,14 @@ def cast_vote(
         )
     for flag in flags:
         excluded[flag.reason] = flag.detail
+    return excluded
+
+
+def _apply_exclusions(
+    session: Session, vote: Vote, excluded: dict[str, str], flags: list[Flag]
+) -> None:
+    """Exclude the vote for each reason, and the earlier votes a flag's pattern spans."""
+    for flag in flags:
         for earlier_id in flag.earlier_vote_ids:
             earlier = session.get(Vote, earlier_id)
             if earlier is not None:
@@ -139,4 +177,3 @@ def cast_vote(
     for reason, detail in excluded.items():
         exclude(session, vote, reason, detail)
     session.flush()
-    return CastVote(vote, reveal(resolved), excluded)

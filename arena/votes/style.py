@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass, fields
 
 _HEADER = re.compile(r"^#{1,6}\s", re.MULTILINE)
 _LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s", re.MULTILINE)
@@ -39,3 +40,14 @@ def style_features(text: str) -> StyleFeatures:
         lists=len(_LIST.findall(prose)),
         bold=len(_BOLD.findall(prose)),
     )
+
+
+def style_columns(style: Mapping[str, StyleFeatures], tokens: Mapping[str, int]) -> dict[str, int]:
+    """Per-side features and tokens as the vote's columns: side A → `a_chars`, `a_tokens`, ..."""
+    columns: dict[str, int] = {}
+    names = [f.name for f in fields(StyleFeatures)]
+    for side, features in style.items():
+        prefix = side.lower()
+        columns.update(zip((f"{prefix}_{n}" for n in names), astuple(features), strict=True))
+        columns[f"{prefix}_tokens"] = tokens[side]
+    return columns

@@ -6,8 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arena.db import Base, utcnow
-
-WINNERS = ("A", "B", "tie", "bothbad")
+from arena.votes.vocabulary import WINNERS
 
 
 class Vote(Base):

@@ -14,11 +14,9 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from arena.battles import service as battles
-from arena.battles.views import battle_view
+from arena.battles.views import battle_view, turn_view
 from arena.deps import run_in_session
-from arena.errors import ArenaError
-from arena.leaderboard.router import current_board, model_history
+from arena.leaderboard.views import current_board, model_history
 from arena.models.tables import LICENSES
 from arena.responses import FastJSONResponse
 from arena.web import charts, stats
@@ -56,22 +54,16 @@ async def show_battle(battle_id: str, request: Request) -> Response:
 
 
 def _rendered_turn(session: Session, battle_id: str, index: int) -> dict[str, Any]:
-    battle = battles.get_battle(session, battle_id)
-    turns = battles.turns_of(session, battle.id)
-    if not 0 <= index < len(turns):
-        raise ArenaError(404, "turn_not_found", "this battle has no such turn")
-    turn = turns[index]
-    answers = battles.responses_of(session, [turn.id])
-    sides = {}
-    for side in battles.SIDES:
-        r = answers.get((turn.id, side))
-        content = r.content if r else ""
-        sides[side] = {
-            "status": r.status if r else "streaming",
-            "error": r.error if r else None,
-            "html": render_markdown(content) if content else "",
+    turn = turn_view(session, battle_id, index)
+    sides = {
+        side: {
+            "status": r["status"],
+            "error": r["error"],
+            "html": render_markdown(r["content"]) if r["content"] else "",
         }
-    return {"index": index, "status": turn.status, "sides": sides}
+        for side, r in turn["responses"].items()
+    }
+    return {"index": turn["index"], "status": turn["status"], "sides": sides}
 
 
 @router.get("/battles/{battle_id}/turns/{index}/render")

@@ -25,6 +25,18 @@ async def test_unknown_battle(arena: FastAPI, client: httpx.AsyncClient, bad_id:
         assert r.json()["error"]["code"] in ("battle_not_found", "not_your_battle", "not_found")
 
 
+async def test_unknown_battle_is_404_before_403(arena: FastAPI, client: httpx.AsyncClient) -> None:
+    """Without a cookie too: an unknown id is 404 for every caller, before any 403."""
+    await start(client)  # the client has a cookie; the stranger below has none
+    transport = httpx.ASGITransport(app=arena, client=("198.51.100.9", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as stranger:
+        for who in (stranger, client):
+            for path, body in (("vote", {"winner": "A"}), ("messages", {"content": "hi"})):
+                r = await who.post(f"/api/v1/battles/{'0' * 32}/{path}", json=body)
+                assert r.status_code == 404, (path, r.text)
+                assert r.json()["error"]["code"] == "battle_not_found"
+
+
 async def test_vote_before_any_answer(arena: FastAPI, client: httpx.AsyncClient) -> None:
     battle_id = await start(client)
     r = await client.post(f"/api/v1/battles/{battle_id}/vote", json={"winner": "A"})
