@@ -38,7 +38,3 @@ class SnapshotRow(Base):
     rank: Mapped[int]
     rank_ub: Mapped[int]
     battles: Mapped[int]
-    style_rating: Mapped[float | None]
-    style_ci_low: Mapped[float | None]
-    style_ci_high: Mapped[float | None]
-    style_rank: Mapped[int | None]
