@@ -20,7 +20,7 @@ from arena.leaderboard.loop import recompute_loop
 from arena.metrics import RequestMetricsMiddleware, make_metrics, serve_metrics
 from arena.migrate import require_migrated
 from arena.models import router as models_router
-from arena.models.probing import health_loop
+from arena.models.probing import probe_loop
 from arena.owners import router as owners_router
 from arena.ratelimit import RateLimits
 from arena.responses import FastJSONResponse
@@ -59,12 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics_server = serve_metrics(
                     state.metrics, settings.metrics_host, settings.metrics_port
                 )
-            tasks.spawn(
-                health_loop(
-                    state.sessionmaker, state.http, settings, state.guarded_http, tasks.pause
-                ),
-                "health-probes",
+            probes = probe_loop(
+                state.sessionmaker,
+                state.http,
+                settings,
+                state.guarded_http,
+                tasks.pause,
+                metrics=state.metrics.serving,
             )
+            tasks.spawn(probes, "endpoint-probes")
             tasks.spawn(recompute_loop(state.sessionmaker, settings, tasks.pause), "leaderboard")
             yield
         finally:
