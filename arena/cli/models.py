@@ -39,6 +39,7 @@ def add(
     """Register an operator endpoint; it is approved at once and probed."""
     from arena.db import make_sessionmaker, session_scope
     from arena.models import probing, service
+    from arena.models.errors import ModelError
 
     settings = load_settings()
     spec = service.OperatorModel(
@@ -54,7 +55,7 @@ def add(
         try:
             with session_scope(make_sessionmaker(engine)) as s:
                 model_id = service.add_operator_model(s, spec).id
-        except service.ModelError as exc:
+        except ModelError as exc:
             fail(str(exc))
         typer.echo(f"added model {name!r} (id {model_id}), approved")
         report = probing.probe_now(settings, engine, model_id)
