@@ -358,10 +358,12 @@ print(json.dumps({{"models": list(board.models), "ratings": board.rating.tolist(
 
 
 def bench_reference(parquet: Path, ref_python: str) -> dict[str, object]:
-    probe = subprocess.run(
-        [ref_python, "-c", "import arena_rank, pandas"], capture_output=True, check=False
-    )
-    if not os.path.exists(ref_python) or probe.returncode != 0:
+    if (
+        not os.path.exists(ref_python)
+        or subprocess.run(
+            [ref_python, "-c", "import arena_rank, pandas"], capture_output=True, check=False
+        ).returncode
+    ):
         return {"skipped": f"arena-rank not importable with {ref_python}"}
     ref = run_child(REF_CHILD.format(path=str(parquet)), python=ref_python)
     ours = run_child(OURS_CHILD.format(path=str(parquet)))
