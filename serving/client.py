@@ -19,6 +19,8 @@ from typing import Any, Literal
 import httpx
 import orjson
 
+from serving.sse import MalformedLine, sse_data
+
 ErrorKind = Literal["connect", "timeout", "http", "protocol", "upstream", "eof"]
 
 _SAFE_MESSAGES: dict[str, str] = {
@@ -255,25 +257,6 @@ def _parse_chunk(data: str, stats: StreamStats) -> list[TextDelta | Finish | Usa
     return events
 
 
-async def _sse_data(response: httpx.Response) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event (multi-line data joined with newlines)."""
-    lines: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if lines:
-                yield "\n".join(lines)
-                lines = []
-        elif line.startswith("data:"):
-            value = line[5:]
-            lines.append(value[1:] if value.startswith(" ") else value)
-        elif line.startswith((":", "event:", "id:", "retry:")):
-            continue
-        else:
-            raise BackendError("protocol", f"malformed SSE line: {line[:200]!r}")
-    if lines:
-        yield "\n".join(lines)
-
-
 async def stream_chat(
     client: httpx.AsyncClient,
     endpoint: Endpoint,
@@ -307,7 +290,7 @@ async def stream_chat(
             if not ctype.startswith("text/event-stream"):
                 raw = await _read_capped(response)
                 raise BackendError("protocol", f"content-type {ctype!r}: {raw[:200]!r}")
-            async for data in _sse_data(response):
+            async for data in sse_data(response):
                 if data == "[DONE]":
                     if not finished:
                         raise BackendError("protocol", "[DONE] before any finish_reason")
@@ -326,6 +309,8 @@ async def stream_chat(
         raise _map_transport_error(exc, stats) from None
     except UnicodeDecodeError as exc:
         raise BackendError("protocol", f"stream is not UTF-8: {exc}", stats=stats) from None
+    except MalformedLine as exc:
+        raise BackendError("protocol", str(exc), stats=stats) from None
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
