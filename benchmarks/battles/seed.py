@@ -224,7 +224,9 @@ def finish_turns_pg(conn: Any, battle_ids: list[str], now: datetime) -> None:
         )
 
 
-def seed_votes_1m(url: str, voters: Voters, model_ids: list[int], n: int, seed: int) -> dict[str, Any]:
+def seed_votes_1m(
+    url: str, voters: Voters, model_ids: list[int], n: int, seed: int
+) -> dict[str, Any]:
     """`n` voted battles and their votes (2% excluded with a `too_fast` ledger row)."""
     import psycopg
 

@@ -19,8 +19,8 @@ from serving.client import (
     stream_chat,
 )
 from serving.fleet import load_fleet
-from serving.probes import passed, probe, verify_endpoint
 from serving.launcher import fleet_down, fleet_up
+from serving.probes import passed, probe, verify_endpoint
 from serving.process import group_members
 from serving.testing import CPU_DEMO_FLEET, RunningFleet
 from serving.threaded import free_port
