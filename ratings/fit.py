@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ratings.battles_file import read_battles, where
-from ratings.bt import DEFAULT_TOL
+from ratings.bt import DEFAULT_TOL, check_prior
 from ratings.errors import RatingsInputError
 from ratings.leaderboard import CiMethod, Leaderboard, build_leaderboard, fit_counts, z_value
 from ratings.style import (
@@ -38,16 +38,18 @@ def fit_battles_style(
     feature_names: Sequence[str] = STYLE_FEATURES,
     reg: float = 0.0,
     tol: float = DEFAULT_TOL,
+    prior: float | None = None,
 ) -> Leaderboard:
     """Style-controlled leaderboard from per-battle arrays.
 
     ``features_a``/``features_b`` have shape ``(N, F)``: raw per-side counts
     (answer tokens, markdown headers, list items, bold spans), normalised here
     by :func:`ratings.style.normalize_features`. The bootstrap refits all
-    battles per round, so keep ``rounds`` modest.
+    battles per round, so keep ``rounds`` modest. ``prior`` as in
+    :func:`ratings.leaderboard.fit_counts`.
     """
     battles = StyleBattles.from_features(models, a, b, outcome, features_a, features_b)
-    fit = fit_style(battles, reg=reg, tol=tol)
+    fit = fit_style(battles, reg=reg, tol=tol, prior=prior)
     half = None
     samples = None
     params: dict[str, object] = {
@@ -58,11 +60,13 @@ def fit_battles_style(
         "reg": reg,
         "anchor": None if anchor is None else [anchor[0], anchor[1]],
     }
+    if prior is not None:
+        params["prior"] = prior
     if ci == "sandwich":
-        cov = style_sandwich(battles, fit, reg=reg)
+        cov = style_sandwich(battles, fit, reg=reg, prior=prior)
         half = z_value() * np.sqrt(np.clip(np.diag(cov)[: battles.n_models], 0.0, None))
     elif ci == "bootstrap":
-        samples = style_bootstrap(battles, fit, rounds, seed, reg=reg, tol=tol)
+        samples = style_bootstrap(battles, fit, rounds, seed, reg=reg, tol=tol, prior=prior)
         params.update(rounds=rounds, seed=seed)
     elif ci != "none":
         raise ValueError(f"unknown ci method {ci!r}")
@@ -87,11 +91,15 @@ def fit_file_leaderboard(
     rounds: int = 1000,
     seed: int = 0,
     style: bool = False,
+    prior: float | None = None,
 ) -> Leaderboard:
     """Like :func:`fit_file` but returns the :class:`Leaderboard` itself."""
+    check_prior(prior)
     if not style:
         battles = read_battles(path)
-        return fit_counts(battles.counts(), anchor=anchor, ci=ci, rounds=rounds, seed=seed)
+        return fit_counts(
+            battles.counts(), anchor=anchor, ci=ci, rounds=rounds, seed=seed, prior=prior
+        )
     columns = tuple(f"{stem}_{side}" for side in "ab" for stem in STYLE_FEATURES)
     battles = read_battles(path, extra_columns=columns)
     import pyarrow.compute as pc
@@ -117,6 +125,7 @@ def fit_file_leaderboard(
         ci=ci,
         rounds=rounds,
         seed=seed,
+        prior=prior,
     )
 
 
@@ -128,14 +137,17 @@ def fit_file(
     rounds: int,
     seed: int,
     style: bool,
+    prior: float | None = None,
 ) -> list[dict[str, object]]:
     """Rate the battles in ``path``: ``{model, rating, ci_low, ci_high, rank, rank_ub, battles}``.
 
     Rows are sorted by rank (then name); ``ci_low``/``ci_high`` are ``None`` when
     ``ci == "none"``. Raises :class:`~ratings.errors.RatingsError` subclasses whose
     ``str()`` is a one-line message (:class:`~ratings.errors.RatingsInputError` for
-    anything wrong with the file or data).
+    anything wrong with the file or data). Without ``prior`` the fit is the exact
+    MLE and raises when it does not exist; ``prior=P`` adds ``P`` virtual ties of
+    every model against the mean (:mod:`ratings.bt`).
     """
     return fit_file_leaderboard(
-        path, anchor=anchor, ci=ci, rounds=rounds, seed=seed, style=style
+        path, anchor=anchor, ci=ci, rounds=rounds, seed=seed, style=style, prior=prior
     ).rows()

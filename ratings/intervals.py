@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ratings.bt import DEFAULT_TOL, fit_bt, hessian, laplacian, sigmoid, solve_centered
+from ratings.bt import (
+    DEFAULT_TOL,
+    fit_bt,
+    laplacian,
+    penalized_hessian,
+    prior_gradient,
+    sigmoid,
+    solve_centered,
+)
 from ratings.counts import PairCounts, wsum
 from ratings.errors import RatingsError
 from ratings.types import FloatArray
@@ -26,20 +34,24 @@ BLOCK = 50
 _CHORD_STEPS = 30
 
 
-def sandwich_cov(counts: PairCounts, theta: FloatArray) -> FloatArray:
+def sandwich_cov(
+    counts: PairCounts, theta: FloatArray, *, prior: float | None = None
+) -> FloatArray:
     """Robust (sandwich) covariance ``H^+ G H^+`` of the mean-zero ratings.
 
     ``H`` is the Fisher information and ``G`` the empirical covariance of the
     per-battle scores, both summed over pairs; an outcome ``y`` of a battle of
     ``i`` vs ``j`` contributes ``(y - p_ij)^2`` to ``G``. Matches arena-rank's
     ``ci_method="sandwich"`` (which regularises ``H`` by ``1e-5 * N`` instead of
-    projecting out the shift).
+    projecting out the shift). With a ``prior`` its curvature joins ``H`` (the
+    bread) while ``G`` stays the real battles' scores: the virtual ties are not
+    data, so they add no sampling noise.
     """
     p = sigmoid(theta[counts.i] - theta[counts.j])
     meat_w = counts.wins_i * (1.0 - p) ** 2 + counts.wins_j * p**2 + counts.ties * (0.5 - p) ** 2
     m = counts.n_models
     meat = laplacian(m, counts.i, counts.j, meat_w)
-    h_inv = solve_centered(hessian(counts, theta), np.eye(m) - 1.0 / m)
+    h_inv = solve_centered(penalized_hessian(counts, theta, prior), np.eye(m) - 1.0 / m)
     cov: FloatArray = h_inv @ meat @ h_inv
     return cov
 
@@ -54,7 +66,7 @@ class Bootstrap:
         Mean-zero natural-scale ratings of the rounds whose MLE exists.
     dropped : int
         Rounds whose resample had no finite MLE (a model unbeaten in the
-        resample); they are left out of ``thetas``.
+        resample); they are left out of ``thetas``. Always 0 with a prior.
     """
 
     thetas: FloatArray
@@ -72,9 +84,11 @@ def _block(
     rounds: int,
     rng: np.random.Generator,
     tol: float,
+    prior: float | None,
 ) -> tuple[FloatArray, int]:
     cells = _cells(counts)
     total = round(float(cells.sum()))
+    scale = total + (prior or 0.0) * counts.n_models
     draws = rng.multinomial(total, cells / cells.sum(), size=rounds).astype(np.float64)
     draws = draws.reshape(rounds, -1, 3)
     score = draws[:, :, 0] + 0.5 * draws[:, :, 2]
@@ -92,7 +106,9 @@ def _block(
         p = sigmoid(thetas[:, i] - thetas[:, j])
         r = (score - n * p).ravel()
         g = (wsum(flat_i, r, rounds * m) - wsum(flat_j, r, rounds * m)).reshape(rounds, m)
-        active = np.abs(g).max(axis=1) > tol * total
+        if prior is not None:
+            g += prior_gradient(thetas, prior)
+        active = np.abs(g).max(axis=1) > tol * scale
         if not active.any():
             break
         thetas[active] += g[active] @ h_inv
@@ -102,7 +118,7 @@ def _block(
             counts.models, i, j, draws[b, :, 0].copy(), draws[b, :, 1].copy(), draws[b, :, 2].copy()
         )
         try:
-            thetas[b] = fit_bt(sample, tol=tol, theta0=theta).theta
+            thetas[b] = fit_bt(sample, tol=tol, theta0=theta, prior=prior).theta
         except RatingsError:
             kept[b] = False
     return thetas[kept], int((~kept).sum())
@@ -116,6 +132,7 @@ def bootstrap(
     *,
     tol: float = DEFAULT_TOL,
     threads: int = 2,
+    prior: float | None = None,
 ) -> Bootstrap:
     """Refit ``rounds`` multinomial resamples of the (pair, outcome) cells.
 
@@ -123,17 +140,19 @@ def bootstrap(
     fall in each cell, which is one multinomial draw of ``N`` over the cells
     (FastChat's ``get_bootstrap_result_elo_mle_with_tie`` uses the same device).
     Each round is fitted to the same gradient tolerance as the point estimate,
-    warm-started from it.
+    warm-started from it. A ``prior`` is kept in every round: only the real
+    battles are resampled, the virtual ties stay as they are.
     """
     if rounds < 1:
         raise ValueError("bootstrap needs at least one round")
     m = counts.n_models
-    h_inv = solve_centered(hessian(counts, theta), np.eye(m) - 1.0 / m)
+    h_inv = solve_centered(penalized_hessian(counts, theta, prior), np.eye(m) - 1.0 / m)
     sizes = [min(BLOCK, rounds - start) for start in range(0, rounds, BLOCK)]
     children = np.random.SeedSequence(seed).spawn(len(sizes))
 
     def run(k: int) -> tuple[FloatArray, int]:
-        return _block(counts, theta, h_inv, sizes[k], np.random.default_rng(children[k]), tol)
+        rng = np.random.default_rng(children[k])
+        return _block(counts, theta, h_inv, sizes[k], rng, tol, prior)
 
     if threads > 1 and len(sizes) > 1:
         with ThreadPoolExecutor(threads) as pool:

@@ -142,14 +142,18 @@ def fit_counts(
     rounds: int = 1000,
     seed: int = 0,
     tol: float = DEFAULT_TOL,
+    prior: float | None = None,
 ) -> Leaderboard:
     """Bradley-Terry leaderboard from aggregated counts (the server's entry point).
 
-    Raises :class:`~ratings.errors.RatingsInputError` (no battles, disconnected
-    graph, unbeaten models, unknown anchor) and
-    :class:`~ratings.errors.ConvergenceError`.
+    Without ``prior`` this is the exact MLE and raises
+    :class:`~ratings.errors.RatingsInputError` (no battles, disconnected graph,
+    unbeaten models, unknown anchor) when it does not exist. ``prior=P`` adds
+    ``P`` virtual ties of every model against the mean (see :mod:`ratings.bt`):
+    finite ratings from the first battle, recorded as ``params["prior"]``.
+    Raises :class:`~ratings.errors.ConvergenceError` if Newton stalls.
     """
-    fit = fit_bt(counts, tol=tol)
+    fit = fit_bt(counts, tol=tol, prior=prior)
     params: dict[str, object] = {
         "method": "bradley-terry",
         "ci": ci,
@@ -157,12 +161,15 @@ def fit_counts(
         "iterations": fit.iterations,
         "anchor": None if anchor is None else [anchor[0], anchor[1]],
     }
+    if prior is not None:
+        params["prior"] = prior
     half = None
     samples = None
     if ci == "sandwich":
-        half = z_value() * np.sqrt(np.clip(np.diag(sandwich_cov(counts, fit.theta)), 0.0, None))
+        cov = sandwich_cov(counts, fit.theta, prior=prior)
+        half = z_value() * np.sqrt(np.clip(np.diag(cov), 0.0, None))
     elif ci == "bootstrap":
-        boot = bootstrap(counts, fit.theta, rounds, seed, tol=tol)
+        boot = bootstrap(counts, fit.theta, rounds, seed, tol=tol, prior=prior)
         if boot.thetas.shape[0] == 0:
             raise RatingsInputError("no bootstrap round had finite ratings")
         samples = boot.thetas

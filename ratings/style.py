@@ -7,7 +7,8 @@ std, ``ddof=1``), exactly as lmarena/arena-rank's example pipeline prepares
 ``sum_assistant_tokens``, ``header_count``, ``list_count``, ``bold_count``.
 ``theta`` are the style-adjusted ratings; ``beta`` the style coefficients.
 Unlike arena-rank the default fit is unpenalised MLE (``reg=0``) and
-unweighted, matching the plain Bradley-Terry board.
+unweighted, matching the plain Bradley-Terry board; ``prior=P`` adds the same
+virtual ties against the mean as :func:`ratings.bt.fit_bt` to the ratings.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ratings.bt import DEFAULT_TOL, laplacian, sigmoid
+from ratings.bt import (
+    DEFAULT_TOL,
+    check_prior,
+    laplacian,
+    prior_curvature,
+    prior_gradient,
+    prior_value,
+    sigmoid,
+)
 from ratings.counts import PairCounts, aggregate, wsum
-from ratings.errors import ConvergenceError
+from ratings.errors import ConvergenceError, RatingsInputError
 from ratings.graph import check_ratings_exist
 from ratings.types import FloatArray, IntArray
 
@@ -218,6 +227,7 @@ def fit_style(
     max_iter: int = 100,
     start: StyleFit | None = None,
     check: bool = True,
+    prior: float | None = None,
 ) -> StyleFit:
     """Contextual Bradley-Terry MLE by Newton's method.
 
@@ -236,31 +246,44 @@ def fit_style(
     start : StyleFit, optional
         Warm start (the bootstrap starts every round from the full fit).
     check : bool
-        Raise first if the ratings do not exist (disconnected or unbeaten models).
+        Raise first if the ratings do not exist (disconnected or unbeaten
+        models); with a prior only a board without battles raises.
+    prior : float, optional
+        ``P > 0`` virtual ties of every model against the mean rating.
     """
+    check_prior(prior)
     m = battles.n_models
     d = _Design(battles, weights)
-    if check:
+    if check and prior is None:
         check_ratings_exist(battles.counts(d.w))
+    elif check and d.total <= 0:
+        raise RatingsInputError("no battles to rate")
     f = battles.n_features
     theta = np.zeros(m) if start is None else start.theta.copy()
     coef = np.zeros(f) if start is None else start.coef.copy()
 
     def objective(t: FloatArray, c: FloatArray) -> float:
-        return d.loglik(t, c) - 0.5 * reg * float(c @ c)
+        value = d.loglik(t, c) - 0.5 * reg * float(c @ c)
+        return value if prior is None else value + prior_value(t, prior)
+
+    total = max(d.total + (prior or 0.0) * m, 1e-300)
 
     ll = objective(theta, coef)
     gnorm = np.inf
     for it in range(max_iter + 1):
         g, p = d.gradient(theta, coef)
         g[m:] -= reg * coef
-        gnorm = float(np.abs(g).max()) / max(d.total, 1e-300)
+        if prior is not None:
+            g[:m] += prior_gradient(theta, prior)
+        gnorm = float(np.abs(g).max()) / total
         if gnorm <= tol:
             return StyleFit(theta, coef, it, gnorm)
         if it == max_iter:
             break
         h = d.matrix(d.w * p * (1.0 - p))
         h[m:, m:] += reg * np.eye(f)
+        if prior is not None:
+            h[:m, :m] += prior_curvature(theta, prior)
         step = np.linalg.solve(_augment(h, m, d.x), g)
         slack = 1e-12 * max(abs(ll), 1.0)
         for _ in range(60):
@@ -280,13 +303,20 @@ def fit_style(
     )
 
 
-def style_sandwich(battles: StyleBattles, fit: StyleFit, *, reg: float = 0.0) -> FloatArray:
-    """Sandwich covariance of ``(theta, coef)``, shape ``(M + F, M + F)``."""
+def style_sandwich(
+    battles: StyleBattles, fit: StyleFit, *, reg: float = 0.0, prior: float | None = None
+) -> FloatArray:
+    """Sandwich covariance of ``(theta, coef)``, shape ``(M + F, M + F)``.
+
+    A ``prior`` joins the bread only, as in :func:`ratings.intervals.sandwich_cov`.
+    """
     m = battles.n_models
     d = _Design(battles, None)
     p = sigmoid(d.logits(fit.theta, fit.coef))
     h = d.matrix(p * (1.0 - p))
     h[m:, m:] += reg * np.eye(battles.n_features)
+    if prior is not None:
+        h[:m, :m] += prior_curvature(fit.theta, prior)
     meat = d.matrix((d.y - p) ** 2)
     h_inv = np.linalg.inv(_augment(h, m, d.x))
     cov: FloatArray = h_inv @ meat @ h_inv
@@ -301,15 +331,19 @@ def style_bootstrap(
     *,
     reg: float = 0.0,
     tol: float = DEFAULT_TOL,
+    prior: float | None = None,
 ) -> FloatArray:
     """Ratings of ``rounds`` battle resamples (multinomial battle weights); ``(B, M)``.
 
-    Costs one Newton fit over all battles per round, warm-started from ``fit``.
+    Costs one Newton fit over all battles per round, warm-started from ``fit``;
+    a ``prior`` stays in every round (only real battles are resampled).
     """
     n = battles.n_battles
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     out = np.empty((rounds, battles.n_models))
     for r in range(rounds):
         w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64)
-        out[r] = fit_style(battles, weights=w, reg=reg, tol=tol, start=fit, check=False).theta
+        out[r] = fit_style(
+            battles, weights=w, reg=reg, tol=tol, start=fit, check=False, prior=prior
+        ).theta
     return out

@@ -23,8 +23,18 @@ def fit(
     rounds: Annotated[int, typer.Option(min=1, help="Bootstrap rounds.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     style: Annotated[bool, typer.Option("--style", help="Style-controlled ratings.")] = False,
+    prior: Annotated[
+        float | None,
+        typer.Option(
+            help="P > 0 virtual ties of every model against the mean (finite ratings "
+            "where the MLE does not exist)."
+        ),
+    ] = None,
 ) -> None:
-    """Fit Bradley-Terry ratings to a battles file and print the board."""
+    """Fit Bradley-Terry ratings to a battles file and print the board.
+
+    Without --prior the result is the exact maximum-likelihood fit.
+    """
     from arena.settings import parse_anchor
     from ratings.errors import RatingsError
     from ratings.fit import fit_file
@@ -33,10 +43,14 @@ def fit(
         pinned = parse_anchor(anchor) if anchor else None
     except ValueError as exc:
         fail(str(exc))
+    if prior is not None and not prior > 0:
+        fail(f"--prior must be > 0 (virtual ties per model), got {prior:g}")
     if not path.is_file():
         fail(f"no such file: {path}")
     try:
-        rows = fit_file(path, anchor=pinned, ci=ci, rounds=rounds, seed=seed, style=style)
+        rows = fit_file(
+            path, anchor=pinned, ci=ci, rounds=rounds, seed=seed, style=style, prior=prior
+        )
     except RatingsError as exc:
         fail(str(exc))
     if as_json:
