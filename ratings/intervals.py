@@ -24,7 +24,7 @@ from ratings.counts import PairCounts, wsum
 from ratings.errors import RatingsError
 from ratings.types import FloatArray
 
-__all__ = ["BLOCK", "Bootstrap", "bootstrap", "sandwich_cov"]
+__all__ = ["BLOCK", "Bootstrap", "bootstrap", "multinomial_cells", "sandwich_cov"]
 
 
 #: Bootstrap rounds are drawn in blocks of this many, block ``b`` from the
@@ -77,6 +77,32 @@ def _cells(counts: PairCounts) -> FloatArray:
     return np.stack([counts.wins_i, counts.wins_j, counts.ties], axis=1).ravel()
 
 
+def multinomial_cells(rng: np.random.Generator, cells: FloatArray, rounds: int) -> FloatArray:
+    """``rounds`` exact draws of ``Multinomial(round(sum(cells)), cells / sum(cells))``.
+
+    NumPy's multinomial costs one binomial per cell; a Poisson per cell is about
+    half that. Given their total ``T``, independent ``Poisson(cells)`` counts are
+    ``Multinomial(T, cells / sum)``, so the draw is made exact by fixing the
+    total: add ``N - T`` more categorical draws, or drop ``T - N`` of the ``T``
+    drawn battles chosen uniformly without replacement (what remains of an
+    exchangeable sample is a sample). ``|N - T|`` is about ``sqrt(N)``.
+    """
+    total = round(float(cells.sum()))
+    draws = rng.poisson(cells, size=(rounds, cells.size)).astype(np.float64)
+    short = total - draws.sum(axis=1)
+    cdf = np.cumsum(cells)
+    cdf /= cdf[-1]
+    last = cells.size - 1
+    for r in np.flatnonzero(short > 0):
+        at = np.searchsorted(cdf, rng.random(int(short[r])), side="right")
+        draws[r] += np.bincount(np.minimum(at, last), minlength=cells.size)
+    for r in np.flatnonzero(short < 0):
+        have = np.cumsum(draws[r])
+        pos = np.sort(rng.choice(int(have[-1]), size=int(-short[r]), replace=False))
+        draws[r] -= np.bincount(np.searchsorted(have, pos, side="right"), minlength=cells.size)
+    return draws
+
+
 def _block(
     counts: PairCounts,
     theta: FloatArray,
@@ -89,8 +115,7 @@ def _block(
     cells = _cells(counts)
     total = round(float(cells.sum()))
     scale = total + (prior or 0.0) * counts.n_models
-    draws = rng.multinomial(total, cells / cells.sum(), size=rounds).astype(np.float64)
-    draws = draws.reshape(rounds, -1, 3)
+    draws = multinomial_cells(rng, cells, rounds).reshape(rounds, -1, 3)
     score = draws[:, :, 0] + 0.5 * draws[:, :, 2]
     n = draws.sum(axis=2)
     m = counts.n_models

@@ -9,7 +9,7 @@ import pytest
 
 from ratings.bt import fit_bt
 from ratings.counts import PairCounts, aggregate
-from ratings.intervals import bootstrap, sandwich_cov
+from ratings.intervals import bootstrap, multinomial_cells, sandwich_cov
 from ratings.leaderboard import ELO_PER_NAT, fit_counts
 from ratings.ranks import rank, rank_upper_bound
 
@@ -86,7 +86,7 @@ def test_bootstrap_is_reproducible_and_fully_converged() -> None:
     # every round is an exact MLE of its resample: refit one from scratch
     rng = np.random.default_rng(np.random.SeedSequence(11).spawn(3)[0])
     cells = np.stack([counts.wins_i, counts.wins_j, counts.ties], axis=1).ravel()
-    draw = rng.multinomial(round(cells.sum()), cells / cells.sum(), size=50)[0].reshape(-1, 3)
+    draw = multinomial_cells(rng, cells, 50)[0].reshape(-1, 3)
     resample = PairCounts(
         counts.models, counts.i, counts.j, draw[:, 0] * 1.0, draw[:, 1] * 1.0, draw[:, 2] * 1.0
     )
