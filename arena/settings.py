@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     rating_anchor: str | None = None
     recompute_seconds: float = Field(default=60.0, gt=0)
+    # A board from the first vote: where the plain MLE does not exist yet, the recompute fits
+    # with this many virtual ties of every model against the mean (0: wait for the MLE).
+    rating_prior: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     health_interval_seconds: float = Field(default=15.0, gt=0)
     # Abuse rules: a client whose votes favour one model this often, over at least this many
     # votes, is flagged; a network sending more votes than this per hour is flagged.

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from arena.db import session_scope
 from arena.errors import ArenaError
+from arena.exports.columns import Columns
 from arena.exports.service import FORMATS, MEDIA_TYPES, SOURCES, Format, Kind, encode
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 
+FORMAT_QUERY: Any = Query("jsonl", description="jsonl, csv or parquet")
 
-def _stream(request: Request, kind: Kind, fmt: Format) -> AsyncIterator[bytes]:
+
+def check_format(fmt: str) -> Format:
+    if fmt not in FORMATS:
+        raise ArenaError(400, "unknown_format", f"format must be one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def _stream(
+    request: Request,
+    source: Callable[[Session], Iterator[list[dict[str, Any]]]],
+    columns: Columns,
+    fmt: Format,
+) -> AsyncIterator[bytes]:
     factory = request.app.state.sessionmaker
-    source, columns = SOURCES[kind]
 
     def produce() -> Generator[bytes, None, None]:
         with session_scope(factory) as session:
@@ -38,30 +52,39 @@ def _stream(request: Request, kind: Kind, fmt: Format) -> AsyncIterator[bytes]:
     return chunks()
 
 
-async def _export(request: Request, kind: Kind, fmt: str) -> StreamingResponse:
-    if fmt not in FORMATS:
-        raise ArenaError(400, "unknown_format", f"format must be one of {', '.join(FORMATS)}")
-    f: Format = fmt
-    headers = {"Content-Disposition": f'attachment; filename="arena-{kind}.{f}"'}
-    return StreamingResponse(_stream(request, kind, f), media_type=MEDIA_TYPES[f], headers=headers)
+def download(
+    request: Request,
+    filename: str,
+    fmt: Format,
+    source: Callable[[Session], Iterator[list[dict[str, Any]]]],
+    columns: Columns,
+) -> StreamingResponse:
+    """Rows of ``source`` streamed as one attachment, encoded batch by batch."""
+    headers = {"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'}
+    return StreamingResponse(
+        _stream(request, source, columns, fmt), media_type=MEDIA_TYPES[fmt], headers=headers
+    )
 
 
-FORMAT_QUERY: Any = Query("jsonl", description="jsonl, csv or parquet")
+def _export(request: Request, kind: Kind, fmt: str) -> StreamingResponse:
+    source, columns = SOURCES[kind]
+    return download(request, f"arena-{kind}", check_format(fmt), source, columns)
 
 
 @router.get("/votes")
 async def export_votes(request: Request, format: str = FORMAT_QUERY) -> StreamingResponse:
-    """Every vote (included or not, with its exclusion reasons) in the LMSYS columns."""
-    return await _export(request, "votes", format)
+    """Every vote (included or not, with its exclusion reasons and time) in the LMSYS
+    columns."""
+    return _export(request, "votes", format)
 
 
 @router.get("/preferences")
 async def export_preferences(request: Request, format: str = FORMAT_QUERY) -> StreamingResponse:
     """Decisive votes as (prompt, chosen, rejected) pairs."""
-    return await _export(request, "preferences", format)
+    return _export(request, "preferences", format)
 
 
 @router.get("/snapshots")
 async def export_snapshots(request: Request, format: str = FORMAT_QUERY) -> StreamingResponse:
     """Every leaderboard snapshot, a row per model."""
-    return await _export(request, "snapshots", format)
+    return _export(request, "snapshots", format)

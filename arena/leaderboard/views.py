@@ -3,14 +3,16 @@ provenance."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from arena.errors import ArenaError
+from arena.exports.columns import VOTE_COLUMNS, Columns
 from arena.leaderboard.service import latest, row_numbers
-from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow
+from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow, SnapshotVoteSet
 from arena.models.tables import ModelEndpoint
 
 
@@ -19,6 +21,8 @@ def board(session: Session, snapshot: LeaderboardSnapshot | None) -> dict[str, A
         return {
             "snapshot_id": None,
             "computed_at": None,
+            "view": "default",
+            "category": None,
             "votes_included": 0,
             "votes_excluded": {},
             "method": None,
@@ -33,6 +37,8 @@ def board(session: Session, snapshot: LeaderboardSnapshot | None) -> dict[str, A
     return {
         "snapshot_id": snapshot.id,
         "computed_at": snapshot.computed_at,
+        "view": snapshot.view,
+        "category": snapshot.category,
         "votes_included": snapshot.votes_included,
         "votes_excluded": snapshot.votes_excluded,
         "method": snapshot.method,
@@ -72,17 +78,46 @@ def model_history(session: Session, model: str) -> dict[str, Any]:
     }
 
 
-def snapshot_meta(session: Session, snapshot_id: int) -> dict[str, Any]:
+def _snapshot(session: Session, snapshot_id: int) -> LeaderboardSnapshot:
     snap = session.get(LeaderboardSnapshot, snapshot_id)
     if snap is None:
         raise ArenaError(404, "snapshot_not_found", f"no snapshot {snapshot_id}")
+    return snap
+
+
+def snapshot_meta(session: Session, snapshot_id: int) -> dict[str, Any]:
+    snap = _snapshot(session, snapshot_id)
     return {
         "snapshot_id": snap.id,
+        "view": snap.view,
+        "category": snap.category,
         "method": snap.method,
         "params": snap.params,
+        "fit_args": snap.fit_args,
         "vote_watermark": snap.vote_watermark,
         "sha256": snap.sha256,
         "votes_included": snap.votes_included,
         "votes_excluded": snap.votes_excluded,
         "computed_at": snap.computed_at,
     }
+
+
+@dataclass(frozen=True)
+class Download:
+    """What serving a snapshot's votes download needs, read before the stream starts."""
+
+    runs: list[list[int]]
+    columns: Columns
+
+
+def snapshot_download(session: Session, snapshot_id: int) -> Download:
+    snap = _snapshot(session, snapshot_id)
+    vote_set = session.get(SnapshotVoteSet, snap.vote_set_id) if snap.vote_set_id else None
+    if vote_set is None:
+        raise ArenaError(
+            404,
+            "snapshot_votes_unavailable",
+            f"snapshot {snapshot_id} was computed before vote sets were recorded; "
+            "its votes cannot be served exactly",
+        )
+    return Download(vote_set.runs, VOTE_COLUMNS.only(vote_set.columns))
