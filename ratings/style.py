@@ -22,14 +22,14 @@ import numpy.typing as npt
 from ratings.bt import (
     DEFAULT_TOL,
     check_prior,
-    laplacian,
+    fit_bt,
     prior_curvature,
     prior_gradient,
     prior_value,
     sigmoid,
 )
 from ratings.counts import PairCounts, aggregate, wsum
-from ratings.errors import ConvergenceError, RatingsInputError
+from ratings.errors import ConvergenceError, RatingsError, RatingsInputError
 from ratings.graph import check_ratings_exist
 from ratings.types import FloatArray, IntArray
 
@@ -57,10 +57,14 @@ def normalize_features(features_a: npt.ArrayLike, features_b: npt.ArrayLike) -> 
     fa = np.asarray(features_a, dtype=np.float64)
     fb = np.asarray(features_b, dtype=np.float64)
     total = fa + fb
-    raw = (fa - fb) / np.where(total == 0, 1.0, total)
-    mean = raw.mean(axis=0)
-    std = raw.std(axis=0, ddof=1) if raw.shape[0] > 1 else np.ones(raw.shape[1])
-    x: FloatArray = (raw - mean) / np.where(std == 0, 1.0, std)
+    total[total == 0] = 1.0
+    x: FloatArray = np.subtract(fa, fb)
+    x /= total
+    del total
+    x -= x.mean(axis=0)
+    if x.shape[0] > 1:
+        std = np.sqrt(np.einsum("ij,ij->j", x, x) / (x.shape[0] - 1))
+        x /= np.where(std == 0, 1.0, std)
     return x
 
 
@@ -160,51 +164,72 @@ class StyleFit:
 
 
 class _Design:
-    """Per-battle scores and weights, and the pieces of gradient/Hessian they produce."""
+    """Per-battle scores and weights, and the pieces of gradient/Hessian they produce.
+
+    Everything that depends on the models only through ``e_a - e_b`` is first
+    summed into the ``M x M`` table of ordered pairs (one ``bincount`` over the
+    battles), then folded to per-model sums: one pass per weight vector instead
+    of one per side.
+    """
 
     def __init__(self, battles: StyleBattles, weights: npt.ArrayLike | None) -> None:
-        self.m, self.a, self.b, self.x = battles.n_models, battles.a, battles.b, battles.x
+        self.m = battles.n_models
+        self.key = battles.a * self.m + battles.b
+        # features by row, so per-feature weights are contiguous for bincount
+        self.xt = np.ascontiguousarray(battles.x.T)
         o = battles.outcome
         self.y = np.where(o == 0, 1.0, np.where(o == 1, 0.0, 0.5))
-        self.w = np.ones(self.a.size) if weights is None else np.asarray(weights, dtype=np.float64)
-        self.total = float(self.w.sum())
+        self.w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self.total = float(self.y.size if self.w is None else self.w.sum())
+        self.dead = np.flatnonzero(~np.any(self.xt, axis=1))
+        # sum_k w_k y_k z_k is linear in (theta, coef): its coefficients, once
+        wy = self.weighted(self.y)
+        self.score = np.concatenate([self._fold(wy)[1], self.xt @ wy])
+
+    def weighted(self, v: FloatArray) -> FloatArray:
+        return v if self.w is None else v * self.w
 
     def logits(self, theta: FloatArray, coef: FloatArray) -> FloatArray:
-        z: FloatArray = theta[self.a] - theta[self.b] + self.x @ coef
+        """``theta_a - theta_b + x . coef`` per battle (linear in both)."""
+        z: FloatArray = (theta[:, None] - theta[None, :]).ravel()[self.key]
+        z += coef @ self.xt
         return z
 
-    def loglik(self, theta: FloatArray, coef: FloatArray) -> float:
-        z = self.logits(theta, coef)
-        return float(self.w @ (self.y * z - np.logaddexp(0.0, z)))
+    def loglik(self, z: FloatArray, theta: FloatArray, coef: FloatArray) -> float:
+        """Log-likelihood at logits ``z = logits(theta, coef)``."""
+        soft = np.logaddexp(0.0, z)
+        linear = float(self.score[: self.m] @ theta + self.score[self.m :] @ coef)
+        return linear - float(soft.sum() if self.w is None else self.w @ soft)
 
-    def _split(self, v: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """``sum_k v_k d_k`` and ``X^T v`` where ``d_k = e_a - e_b``."""
+    def _fold(self, v: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Pair table of ``v``; and ``sum_k v_k (e_a - e_b)``."""
         m = self.m
-        g = wsum(self.a, v, m) - wsum(self.b, v, m)
-        return g, self.x.T @ v
+        t = wsum(self.key, v, m * m).reshape(m, m)
+        return t, t.sum(axis=1) - t.sum(axis=0)
 
-    def gradient(self, theta: FloatArray, coef: FloatArray) -> tuple[FloatArray, FloatArray]:
-        p = sigmoid(self.logits(theta, coef))
-        gt, gc = self._split(self.w * (self.y - p))
-        return np.concatenate([gt, gc]), p
+    def gradient(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Gradient of the log-likelihood at logits ``z``, and ``p = sigmoid(z)``."""
+        p = sigmoid(z)
+        r = self.weighted(self.y - p)
+        return np.concatenate([self._fold(r)[1], self.xt @ r]), p
 
     def matrix(self, v: FloatArray) -> FloatArray:
         """``sum_k v_k [d_k; x_k][d_k; x_k]^T`` as an ``(M + F)`` square matrix."""
-        m, f = self.m, self.x.shape[1]
+        m, f = self.m, self.xt.shape[0]
         out = np.empty((m + f, m + f))
-        out[:m, :m] = laplacian(m, self.a, self.b, v)
-        vx = self.x * v[:, None]
-        cross = np.stack(
-            [wsum(self.a, vx[:, k], m) - wsum(self.b, vx[:, k], m) for k in range(f)],
-            axis=1,
-        ).reshape(m, f)
+        t, _ = self._fold(v)
+        sym = t + t.T
+        out[:m, :m] = -sym
+        out[np.arange(m), np.arange(m)] = sym.sum(axis=1)
+        vx = self.xt * v
+        cross = np.stack([self._fold(vx[k])[1] for k in range(f)], axis=1)
         out[:m, m:] = cross
         out[m:, :m] = cross.T
-        out[m:, m:] = self.x.T @ vx
+        out[m:, m:] = vx @ self.xt.T
         return out
 
 
-def _augment(h: FloatArray, m: int, x: FloatArray) -> FloatArray:
+def _augment(h: FloatArray, m: int, dead: IntArray) -> FloatArray:
     """Make ``h`` invertible without changing the step.
 
     Adds ``c 11^T`` to the rating block (pins the shift direction to sum 0) and
@@ -213,8 +238,7 @@ def _augment(h: FloatArray, m: int, x: FloatArray) -> FloatArray:
     """
     out = h.copy()
     out[:m, :m] += max(float(np.trace(h[:m, :m])) / (m * m), 1e-300)
-    dead = m + np.flatnonzero(~np.any(x, axis=0))
-    out[dead, dead] += 1.0
+    out[m + dead, m + dead] += 1.0
     return out
 
 
@@ -254,24 +278,36 @@ def fit_style(
     check_prior(prior)
     m = battles.n_models
     d = _Design(battles, weights)
+    counts = None
     if check and prior is None:
-        check_ratings_exist(battles.counts(d.w))
+        counts = battles.counts(d.w)
+        check_ratings_exist(counts)
     elif check and d.total <= 0:
         raise RatingsInputError("no battles to rate")
     f = battles.n_features
-    theta = np.zeros(m) if start is None else start.theta.copy()
-    coef = np.zeros(f) if start is None else start.coef.copy()
+    if start is None:
+        # The plain board is a cheap fit on pair counts and close to the
+        # style-adjusted one: starting there saves full passes over the battles.
+        counts = battles.counts(d.w) if counts is None else counts
+        try:
+            theta = fit_bt(counts, tol=1e-6, check=False, prior=prior).theta
+        except RatingsError:
+            theta = np.zeros(m)
+        coef = np.zeros(f)
+    else:
+        theta, coef = start.theta.copy(), start.coef.copy()
 
-    def objective(t: FloatArray, c: FloatArray) -> float:
-        value = d.loglik(t, c) - 0.5 * reg * float(c @ c)
+    def objective(z: FloatArray, t: FloatArray, c: FloatArray) -> float:
+        value = d.loglik(z, t, c) - 0.5 * reg * float(c @ c)
         return value if prior is None else value + prior_value(t, prior)
 
     total = max(d.total + (prior or 0.0) * m, 1e-300)
 
-    ll = objective(theta, coef)
+    z = d.logits(theta, coef)
+    ll = objective(z, theta, coef)
     gnorm = np.inf
     for it in range(max_iter + 1):
-        g, p = d.gradient(theta, coef)
+        g, p = d.gradient(z)
         g[m:] -= reg * coef
         if prior is not None:
             g[:m] += prior_gradient(theta, prior)
@@ -280,23 +316,26 @@ def fit_style(
             return StyleFit(theta, coef, it, gnorm)
         if it == max_iter:
             break
-        h = d.matrix(d.w * p * (1.0 - p))
+        h = d.matrix(d.weighted(p * (1.0 - p)))
         h[m:, m:] += reg * np.eye(f)
         if prior is not None:
             h[:m, :m] += prior_curvature(theta, prior)
-        step = np.linalg.solve(_augment(h, m, d.x), g)
+        step = np.asarray(np.linalg.solve(_augment(h, m, d.dead), g), dtype=np.float64)
+        dz = d.logits(step[:m], step[m:])
         slack = 1e-12 * max(abs(ll), 1.0)
+        alpha = 1.0
         for _ in range(60):
-            cand_t = theta + step[:m]
+            cand_z = z + alpha * dz
+            cand_t = theta + alpha * step[:m]
             cand_t -= cand_t.mean()
-            cand_c = coef + step[m:]
-            cand_ll = objective(cand_t, cand_c)
+            cand_c = coef + alpha * step[m:]
+            cand_ll = objective(cand_z, cand_t, cand_c)
             if cand_ll >= ll - slack:
                 break
-            step *= 0.5
+            alpha *= 0.5
         else:
             raise ConvergenceError(f"style fit line search failed at step {it}")
-        theta, coef, ll = cand_t, cand_c, cand_ll
+        theta, coef, ll, z = cand_t, cand_c, cand_ll, cand_z
     raise ConvergenceError(
         f"style fit did not reach gradient tolerance {tol:g} in {max_iter} steps "
         f"(gradient {gnorm:.3g})"
@@ -318,7 +357,7 @@ def style_sandwich(
     if prior is not None:
         h[:m, :m] += prior_curvature(fit.theta, prior)
     meat = d.matrix((d.y - p) ** 2)
-    h_inv = np.linalg.inv(_augment(h, m, d.x))
+    h_inv = np.linalg.inv(_augment(h, m, d.dead))
     cov: FloatArray = h_inv @ meat @ h_inv
     return cov
 
