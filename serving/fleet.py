@@ -162,8 +162,9 @@ class ModelEntry(_Strict):
 class FleetOptions(_Strict):
     # Logs and the state file of `fleet up`; default: $ARENA_CACHE_DIR/run/<file stem>.
     run_dir: str | None = None
-    # How a gpu entry starts vLLM; "vllm serve" from PATH unless told otherwise.
-    gpu_command: tuple[str, ...] = ("vllm", "serve")
+    # How a gpu entry starts vLLM when not from the prepared GPU runtime (the default, see
+    # `make vllm-runtime-gpu`): an operator's own install, e.g. ["/opt/vllm/bin/vllm", "serve"].
+    gpu_command: tuple[str, ...] | None = Field(default=None, min_length=1)
     # Seconds to wait for /health 200 after start.
     ready_timeout: float = Field(default=600.0, gt=0)
 

