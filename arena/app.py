@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sse_starlette.sse import AppStatus
 
 from arena import health
 from arena.admin import router as admin_router
@@ -24,6 +25,7 @@ from arena.models.probing import probe_loop
 from arena.owners import router as owners_router
 from arena.ratelimit import RateLimits
 from arena.responses import FastJSONResponse
+from arena.secret_key import resolve_secret_key
 from arena.security import SecurityMiddleware
 from arena.settings import Settings
 from arena.tasks import TaskSet
@@ -35,16 +37,27 @@ from serving.guard import EndpointGuard, make_guarded_client
 log = logging.getLogger("arena")
 
 
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment: the factory each uvicorn worker calls
+    (`arena serve --workers N`), so every worker reads ARENA_* itself."""
+    return create_app(Settings())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolve_secret_key(settings)  # before any cookie or hash; refused on PostgreSQL unset
+        # On SIGTERM, sse-starlette would cut every open stream at once; let battle streams
+        # finish (and store their turn) within uvicorn's timeout_graceful_shutdown instead.
+        AppStatus.enable_automatic_graceful_drain = False
         engine = make_engine(settings.database_url)
         tasks = TaskSet()
         limits = RateLimits(settings)
         metrics_server = None
         try:
+            await limits.start()
             require_migrated(engine)
             state = app.state
             state.engine = engine

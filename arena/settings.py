@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,25 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 NEUTRAL_SYSTEM_MESSAGE = "You are a helpful assistant. Answer the user's question directly."
 
 
+class UnresolvedKey(SecretStr):
+    """ARENA_SECRET_KEY before `resolve_secret_key`: reading it is a bug, so it raises rather
+    than sign or seal anything with a key no other process (or restart) would share."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+    def get_secret_value(self) -> str:
+        raise RuntimeError(
+            "ARENA_SECRET_KEY is not resolved yet: call arena.secret_key.resolve_secret_key first"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnresolvedKey)
+
+    def __hash__(self) -> int:
+        return hash(UnresolvedKey)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
 
@@ -22,9 +40,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     admin_token: SecretStr | None = None
-    # Without a configured key every process draws its own, so cookies die with the process;
-    # replicas behind one load balancer must share ARENA_SECRET_KEY.
-    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # Secret key and several processes: unset, ARENA_SECRET_KEY stays an UnresolvedKey until
+    # arena.secret_key.resolve_secret_key runs at start (a key file beside SQLite; refused on
+    # PostgreSQL, where replicas must share one), so nothing is drawn or read at import time.
+    secret_key: SecretStr = Field(default_factory=UnresolvedKey)
+    # How long SIGTERM waits for in-flight requests (SSE battle streams) before cancelling them.
+    graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
     fleet: Path | None = None
     # No cache_dir here: ARENA_CACHE_DIR belongs to serving.cache.cache_dir(), the one reader,
     # because serving/ must not import arena/.
@@ -60,6 +81,13 @@ class Settings(BaseSettings):
     def _split_networks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr) -> SecretStr:
+        if not isinstance(value, UnresolvedKey) and not value.get_secret_value().strip():
+            raise ValueError("must not be empty (unset it to use the key file beside SQLite)")
         return value
 
     @field_validator("rating_anchor")

@@ -130,6 +130,26 @@ def migrate_database(settings: Settings) -> None:
         upgrade(engine)
 
 
+def prepare_to_serve(settings: Settings) -> None:
+    """What `serve` and `demo` check before they start anything: the secret key (refused
+    unset on PostgreSQL), Redis answering when it is configured, then the migration."""
+    import asyncio
+
+    from arena.ratelimit import RedisUnavailable, ping_redis
+    from arena.secret_key import SecretKeyError, resolve_secret_key
+
+    try:
+        resolve_secret_key(settings)
+    except SecretKeyError as exc:
+        fail(str(exc))
+    if settings.redis_url:
+        try:
+            asyncio.run(ping_redis(settings.redis_url))
+        except RedisUnavailable as exc:
+            fail(str(exc))
+    migrate_database(settings)
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

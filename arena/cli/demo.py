@@ -11,7 +11,7 @@ from arena.cli.common import (
     PortOption,
     fail,
     load_settings,
-    migrate_database,
+    prepare_to_serve,
 )
 
 
@@ -23,7 +23,7 @@ def demo(config: ConfigOption = None, host: HostOption = None, port: PortOption 
 
     settings = load_settings(host, port)
     demo_fleet, run_dir = fleet.load(settings, config or settings.fleet or CPU_DEMO_FLEET)
-    migrate_database(settings)
+    prepare_to_serve(settings)  # the key check first: no model server starts to be refused
     typer.echo("starting the model servers (the first run prepares vLLM and the models)…")
     try:
         started = fleet_up(demo_fleet, run_dir=run_dir, tag="demo")
