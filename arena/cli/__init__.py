@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from arena.cli import db, demo, export, fleet, models, ratings, serve
+from arena.cli import db, demo, export, fleet, models, ratings, serve, snapshots
 from arena.cli.common import CliError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(models.app, name="models")
 app.add_typer(ratings.app, name="ratings")
 app.add_typer(fleet.app, name="fleet")
+app.add_typer(snapshots.app, name="snapshots")
 
 
 def main() -> None:

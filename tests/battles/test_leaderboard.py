@@ -119,6 +119,10 @@ async def test_board_and_history(app: FastAPI, client: httpx.AsyncClient) -> Non
 
     meta = (await client.get(f"/api/v1/snapshots/{first}")).json()
     assert meta["vote_watermark"] == 300 and len(meta["sha256"]) == 64
+    assert set(meta) == {
+        "snapshot_id", "view", "category", "method", "params", "fit_args", "vote_watermark",
+        "sha256", "votes_included", "votes_excluded", "computed_at",
+    }  # fmt: skip
     assert meta["params"]["ci"] == "sandwich"
     assert (await client.get("/api/v1/snapshots/999")).status_code == 404
 
