@@ -69,11 +69,14 @@ class Settings(BaseSettings):
     # with this many virtual ties of every model against the mean (0: wait for the MLE).
     rating_prior: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     health_interval_seconds: float = Field(default=15.0, gt=0)
-    # Abuse rules: a client whose votes favour one model this often, over at least this many
-    # votes, is flagged; a network sending more votes than this per hour is flagged.
-    abuse_min_votes: int = Field(default=10, ge=2)
-    abuse_same_model_share: float = Field(default=0.9, gt=0.5, le=1.0)
-    abuse_network_votes_per_hour: int = Field(default=200, ge=1)
+    # Exclusion rules (arena/votes/abuse.py, README "Exclusion rules"). The board test flags a
+    # client whose votes are improbable under the headline board; a voter who votes as the
+    # board predicts is flagged with at most this probability, however many votes they cast.
+    abuse_false_positive_rate: float = Field(default=1e-4, gt=0, lt=1)
+    # The burst rule: once the last hour holds at least abuse_burst_min_votes votes, a
+    # network (not in trusted_networks) casting more than this share of them is flagged.
+    abuse_burst_share: float = Field(default=0.5, gt=0, le=1)
+    abuse_burst_min_votes: int = Field(default=200, ge=1)
     cookie_secure: bool = False
 
     @field_validator("trusted_networks", mode="before")

@@ -1,17 +1,41 @@
-"""Abuse signals on the vote stream. A flagged vote is kept and excluded with its reason."""
+"""Exclusion rules that judge a vote's client and network against the arena itself.
+
+Two rules, both reason ``abuse_pattern`` (README "Exclusion rules"):
+
+- the board test: the client's votes against the latest headline board's predictions,
+  a sequential likelihood-ratio test (:mod:`ratings.outliers`). It flags only choices
+  that are improbable under the board, so agreeing with the board never counts against
+  anyone. When it flags, the client's earlier votes it read are excluded too.
+- the burst rule: a network casting more than a share of the last hour's votes, once the
+  hour is busy enough for shares to mean something; trusted networks are exempt.
+
+A flagged vote is kept and excluded (the caller records it); nothing is deleted.
+"""
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+import numpy as np
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from arena.clients import ClientIdentity
 from arena.db import utcnow
+from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow
 from arena.settings import Settings
-from arena.votes.tables import Vote
+from arena.votes.tables import Vote, VoteExclusion
+from ratings.outliers import board_evidence, predicted_score
+
+REASON = "abuse_pattern"
+#: The board test reads at most this many of a client's latest votes, so a prolific
+#: client costs the vote path a bounded query.
+HISTORY = 1000
+# What a vote gives side A, ties of either kind as half a win (the board's convention).
+_SCORE_A = {"A": 1.0, "B": 0.0, "tie": 0.5, "bothbad": 0.5}
 
 
 @dataclass(frozen=True)
@@ -22,66 +46,146 @@ class Flag:
     earlier_vote_ids: tuple[int, ...] = ()
 
 
-def _favoured_model(winner: str, model_a_id: int, model_b_id: int) -> int | None:
-    return {"A": model_a_id, "B": model_b_id}.get(winner)
+@dataclass(frozen=True)
+class Board:
+    """Ratings and interval half-widths (Elo) by model id, of one headline snapshot."""
+
+    snapshot_id: int
+    rating: dict[int, float]
+    half_width: dict[int, float]
 
 
-def client_favours_one_model(
-    session: Session, settings: Settings, client_hash: str, favoured: int | None
-) -> Flag | None:
-    """A client whose decisive votes nearly all go to one model, whichever side it sits on."""
-    if favoured is None:
-        return None
-    winner_id = case(
-        (Vote.winner == "A", Vote.model_a_id), (Vote.winner == "B", Vote.model_b_id), else_=None
-    )
-    rows = session.execute(
-        select(Vote.id, winner_id.label("w"), Vote.model_a_id, Vote.model_b_id).where(
-            Vote.client_hash == client_hash
+class _BoardCache:
+    """The few latest boards, keyed by what identifies a snapshot across databases."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._boards: dict[tuple[int, datetime, str], Board] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, session: Session) -> Board | None:
+        latest = session.execute(
+            select(
+                LeaderboardSnapshot.id, LeaderboardSnapshot.computed_at, LeaderboardSnapshot.sha256
+            )
+            .where(LeaderboardSnapshot.view == "default", LeaderboardSnapshot.category.is_(None))
+            .order_by(LeaderboardSnapshot.id.desc())
+            .limit(1)
+        ).first()
+        if latest is None:
+            return None
+        key = (latest.id, latest.computed_at, latest.sha256)
+        with self._lock:
+            board = self._boards.get(key)
+        if board is not None:
+            return board
+        rows = session.execute(
+            select(
+                SnapshotRow.model_id, SnapshotRow.rating, SnapshotRow.ci_low, SnapshotRow.ci_high
+            ).where(SnapshotRow.snapshot_id == latest.id)
+        ).all()
+        board = Board(
+            latest.id,
+            {r.model_id: r.rating for r in rows},
+            {r.model_id: max(r.ci_high - r.ci_low, 0.0) / 2 for r in rows},
         )
-    ).all()
-    involving = [r for r in rows if favoured in (r.model_a_id, r.model_b_id)]
-    decided = [r for r in involving if r.w is not None]
-    total = len(decided) + 1
-    if total < settings.abuse_min_votes:
-        return None
-    share = (sum(1 for r in decided if r.w == favoured) + 1) / total
-    if share < settings.abuse_same_model_share:
+        with self._lock:
+            if len(self._boards) >= self._size:
+                self._boards.pop(next(iter(self._boards)))
+            self._boards[key] = board
+        return board
+
+
+boards = _BoardCache()
+
+
+def board_threshold(settings: Settings) -> float:
+    """``log M`` at which the board test flags: ``ln(1 / false-positive rate)``."""
+    return math.log(1.0 / settings.abuse_false_positive_rate)
+
+
+def client_against_board(
+    session: Session, settings: Settings, client_hash: str, vote: Vote, board: Board
+) -> Flag | None:
+    """The board test over the client's latest votes and ``vote`` (not yet in the session)."""
+    already = (
+        select(VoteExclusion.id)
+        .where(VoteExclusion.vote_id == Vote.id, VoteExclusion.reason == REASON)
+        .exists()
+    )
+    earlier = session.execute(
+        select(Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.winner, already.label("done"))
+        .where(Vote.client_hash == client_hash)
+        .order_by(Vote.id.desc())
+        .limit(HISTORY - 1)
+    ).all()[::-1]
+    rated = board.rating
+    used = [r for r in earlier if r.model_a_id in rated and r.model_b_id in rated]
+    if vote.model_a_id not in rated or vote.model_b_id not in rated:
+        return None  # this vote adds nothing, so the verdict cannot change with it
+    a = np.array([r.model_a_id for r in used] + [vote.model_a_id], dtype=np.int64)
+    b = np.array([r.model_b_id for r in used] + [vote.model_b_id], dtype=np.int64)
+    score = np.array([_SCORE_A[r.winner] for r in used] + [_SCORE_A[vote.winner]])
+    p = predicted_score(
+        [rated[k] for k in a],
+        [rated[k] for k in b],
+        [board.half_width[k] for k in a],
+        [board.half_width[k] for k in b],
+    )
+    evidence = board_evidence(a, b, p, score)
+    threshold = board_threshold(settings)
+    if not evidence.flagged(threshold):
         return None
     return Flag(
-        "abuse_pattern",
-        f"client favoured one model in {share:.0%} of {total} decisive votes involving it",
-        tuple(r.id for r in decided if r.w == favoured),
+        REASON,
+        f"log-likelihood ratio {evidence.log_lr:.1f} over {evidence.votes} votes against "
+        f"the board of snapshot {board.snapshot_id} (threshold {threshold:.1f})",
+        tuple(r.id for r in used if not r.done),
     )
 
 
 def network_burst(session: Session, settings: Settings, network_hash: str) -> Flag | None:
+    """A network casting more than its share of a busy hour's votes (this one included)."""
     since = utcnow() - timedelta(hours=1)
-    n = (
-        session.scalar(
-            select(func.count())
-            .select_from(Vote)
-            .where(and_(Vote.network_hash == network_hash, Vote.created_at >= since))
+    total, mine = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Vote.network_hash == network_hash, 1), else_=0)), 0),
         )
-        or 0
-    )
-    if n + 1 <= settings.abuse_network_votes_per_hour:
+        .select_from(Vote)
+        .where(Vote.created_at >= since)
+    ).one()
+    total, mine = int(total) + 1, int(mine) + 1
+    share = mine / total
+    if total < settings.abuse_burst_min_votes or share <= settings.abuse_burst_share:
         return None
-    return Flag("abuse_pattern", f"{n + 1} votes from one network within an hour")
+    return Flag(
+        REASON,
+        f"{mine} of the last hour's {total} votes ({share:.1%}) came from one network "
+        f"(limit {settings.abuse_burst_share:.0%} once an hour has "
+        f"{settings.abuse_burst_min_votes} votes)",
+    )
 
 
 def check_abuse(
     session: Session, settings: Settings, who: ClientIdentity, vote: Vote
 ) -> list[Flag]:
     """Flags on `who` casting `vote`; `vote` must not be in the session yet (it is counted
-    once here, not again among the earlier votes)."""
-    flags = []
-    favoured = _favoured_model(vote.winner, vote.model_a_id, vote.model_b_id)
-    fav = client_favours_one_model(session, settings, who.client_hash, favoured)
-    if fav:
-        flags.append(fav)
+    once here, not again among the earlier votes). Both rules share one reason, so when
+    both fire they come back as one flag carrying both details."""
+    found = []
+    board = boards.get(session)
+    if board is not None:
+        found.append(client_against_board(session, settings, who.client_hash, vote, board))
     if not who.trusted:
-        burst = network_burst(session, settings, who.network_hash)
-        if burst:
-            flags.append(burst)
-    return flags
+        found.append(network_burst(session, settings, who.network_hash))
+    flags = [f for f in found if f is not None]
+    if len(flags) < 2:
+        return flags
+    return [
+        Flag(
+            REASON,
+            "; ".join(f.detail for f in flags),
+            tuple(k for f in flags for k in f.earlier_vote_ids),
+        )
+    ]
