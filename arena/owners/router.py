@@ -1,4 +1,5 @@
-"""Owner accounts: `POST /api/v1/owners` hands out a bearer token, once."""
+"""Owner accounts: `POST /api/v1/owners` hands out a bearer token, once; with it,
+`GET /api/v1/owners/me/models` lists that owner's models and nobody else's."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import ipaddress
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from arena.auth import CommittedSessionDep
+from arena.auth import CommittedSessionDep, OwnerDep
 from arena.crypto import keyed_hash
 from arena.deps import SettingsDep
-from arena.owners import service
-from arena.owners.schemas import OwnerCreate, OwnerCreated
+from arena.owners import service, views
+from arena.owners.schemas import OwnerCreate, OwnerCreated, OwnerModel
 from arena.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["owners"])
@@ -45,3 +46,20 @@ def create_owner(
     owner, token = service.create_owner(session, body.name, body.email)
     response.headers["Cache-Control"] = "no-store"
     return OwnerCreated(owner_id=owner.id, token=token)
+
+
+@router.get(
+    "/owners/me/models",
+    response_model=list[OwnerModel],
+    responses={
+        401: {"description": "no or an unknown token"},
+        403: {"description": "not an owner token"},
+    },
+)
+def my_models(
+    caller: OwnerDep, session: CommittedSessionDep, response: Response
+) -> list[OwnerModel]:
+    """The caller's models, newest first, each with its report and, once approved, its numbers."""
+    assert caller.owner_id is not None
+    response.headers["Cache-Control"] = "no-store"
+    return [OwnerModel.model_validate(m) for m in views.owner_models(session, caller.owner_id)]
