@@ -1,6 +1,6 @@
 """Battle/vote path benchmark on PostgreSQL -> benchmarks/results/battles.json.
 
-    .venv/bin/python -m benchmarks.bench_battles [--quick] [--no-sqlite] [--big-votes N]
+    .venv/bin/python -m benchmarks.bench_battles [--quick] [--no-sqlite] [--big-votes N] [--workers N]
 
 Everything runs on loopback against fresh databases that the script creates and drops
 (``arena_bench_<tag>_<random>`` on ``--pg``, default postgresql+psycopg://postgres@127.0.0.1:5432).
@@ -9,7 +9,8 @@ Fixed seeds; three processes take part in the HTTP phases:
 * this orchestrator: creates the database, migrates it, runs two fake OpenAI-compatible
   backends (``serving.fakes.FakeServer``, threads) and registers the models against them;
 * the app: ``create_app(Settings())`` under uvicorn in a subprocess on a free loopback port
-  (``--server arena`` runs the real ``arena serve`` command instead, access log included),
+  (``--server arena`` runs the real ``arena serve`` command instead, access log included;
+  ``--workers N`` runs N uvicorn workers on that port, and the app CPU counts all of them),
   with ``ARENA_RATE_LIMIT_VOTES/BATTLES=1000000/minute``, ``ARENA_MIN_READ_SECONDS=0`` and
   ``ARENA_RECOMPUTE_SECONDS=1``, so the leaderboard recomputes in the background all along;
 * the load generator: async httpx (uvloop) in a subprocess, bounded by a request count *and*
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--server", choices=["uvicorn", "arena"], default="uvicorn")
     parser.add_argument("--port", type=int, default=0, help="app port (default: a free one)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="app processes on the port (uvicorn workers)"
+    )
     parser.add_argument("--models", type=int, default=8, help="models in the vote benchmark")
     parser.add_argument("--voters", type=int, default=4000)
     parser.add_argument("--battles", type=int, default=5000, help="battles created via the API")
@@ -114,10 +118,11 @@ def main(argv: list[str] | None = None) -> None:
         },
         "setup": {
             "database": "PostgreSQL (fresh database per run, dropped afterwards)",
-            "server": "create_app(Settings()) under uvicorn, 1 process, access log off,"
-            " keep-alive 75 s"
+            "server": "create_app(Settings()) under uvicorn, "
+            + ("1 process" if args.workers == 1 else f"{args.workers} workers (app_from_env)")
+            + ", access log off, keep-alive 75 s"
             if args.server == "uvicorn"
-            else "`arena serve` (uvicorn, access log on)",
+            else f"`arena serve --workers {args.workers}` (uvicorn, access log on)",
             "backends": "2 serving.fakes.FakeServer (fast fake OpenAI-compatible) on loopback",
             "env": {
                 "ARENA_RATE_LIMIT_VOTES": "1000000/minute",
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
             migrated(url)
             model_ids = register_models(url, [s.base_url for s in servers], args.models)
             truth = truth_ratings(model_ids, SEED)
-            app = App(url, args.port or free_port(), args.server, 1.0)
+            app = App(url, args.port or free_port(), args.server, 1.0, args.workers)
             meter = CpuMeter(app.pid)
             try:
                 print("battles via the API…", flush=True)
@@ -205,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             rec["load_avg"] = loadavg()
             meas["recompute_1m"] = rec
             print("battles via the API with the big ledger…", flush=True)
-            app = App(url, args.port or free_port(), args.server, 1.0)
+            app = App(url, args.port or free_port(), args.server, 1.0, args.workers)
             meter = CpuMeter(app.pid)
             try:
                 res, created = phase_battles(app, voters, meter, 300, 20.0, 8)

@@ -58,10 +58,27 @@ class CpuMeter:
         idle = parts[3] + parts[4]
         return (sum(parts) - idle) / self.tick, sum(parts) / self.tick
 
+    def _tree(self, pid: int) -> float:
+        """CPU seconds of a process and its live descendants (``--workers``: the workers)."""
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                parents[int(entry.name)] = int(stat[1])
+        tree, grew = {pid}, True
+        while grew:
+            more = {child for child, parent in parents.items() if parent in tree} - tree
+            tree |= more
+            grew = bool(more)
+        return sum(self._proc(p) for p in tree)
+
     def snapshot(self) -> dict[str, Any]:
         busy, total = self._machine()
         return {
-            "app": self._proc(self.app_pid) if self.app_pid else 0.0,
+            "app": self._tree(self.app_pid) if self.app_pid else 0.0,
             "postgres": self._postgres(),
             "busy": busy,
             "total": total,
@@ -81,31 +98,36 @@ class CpuMeter:
         }
 
 
-def serve_main(port: int) -> None:
+def serve_main(port: int, workers: int = 1) -> None:
     import uvicorn
 
     from arena.app import create_app
+    from arena.server import FACTORY
     from arena.settings import Settings
 
-    settings = Settings()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        proxy_headers=False,
-        server_header=False,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "proxy_headers": False,
+        "server_header": False,
+        # info, not warning: App counts the workers' "startup complete" lines (no access log)
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
         # longer than uvicorn's 5 s default so that none of the load generator's 256 pools
         # has a kept-alive connection closed under it between two phases (ReadError noise)
-        timeout_keep_alive=75,
-    )
-    uvicorn.Server(config).run()
+        "timeout_keep_alive": 75,
+    }
+    if workers > 1:
+        uvicorn.run(FACTORY, factory=True, workers=workers, **options)
+        return
+    uvicorn.Server(uvicorn.Config(create_app(Settings()), **options)).run()
 
 
 class App:
-    def __init__(self, url: str, port: int, mode: str, recompute_seconds: float) -> None:
+    def __init__(
+        self, url: str, port: int, mode: str, recompute_seconds: float, workers: int = 1
+    ) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         env = {
@@ -122,8 +144,9 @@ class App:
         }
         if mode == "arena":
             cmd = [str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port)]
+            cmd += ["--workers", str(workers)]
         else:
-            cmd = [sys.executable, "-m", __spec__.name, "_serve", str(port)]
+            cmd = [sys.executable, "-m", __spec__.name, "_serve", str(port), str(workers)]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
@@ -131,10 +154,12 @@ class App:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"app exited: {self.tail()}")
             try:
-                if httpx.get(self.base + "/health", timeout=1).status_code == 200:
-                    break
+                up = httpx.get(self.base + "/health", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                up = False
+            self.log.seek(0)
+            if up and self.log.read().count(b"Application startup complete") >= workers:
+                break
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("app did not start")
@@ -330,6 +355,6 @@ def run_load(app: App, plan: dict[str, Any], meter: CpuMeter) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1] == "_serve":
-        serve_main(int(sys.argv[2]))
+        serve_main(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     elif sys.argv[1] == "_load":
         load_main(sys.argv[2], sys.argv[3])
