@@ -1,7 +1,10 @@
-"""The HTML pages: battle, leaderboard, model pages; plus the rendered-answer fragments.
+"""The HTML pages: battle, leaderboard, model, owners and admin pages; plus the
+rendered-answer fragments.
 
 Pages only read. Everything that changes state goes through the JSON API with `fetch`
-(JSON body, same origin), so there are no state-changing forms to protect.
+(JSON body, same origin), so there are no state-changing forms to protect. The owners and
+admin pages are shells: their data needs a bearer token that lives in the browser's
+storage, never in a cookie, so their scripts fetch it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from arena.deps import run_in_session
 from arena.leaderboard.views import current_board, model_history
 from arena.models.tables import LICENSES
 from arena.responses import FastJSONResponse
-from arena.web import charts, stats
+from arena.web import charts, forms, stats
 from arena.web.error_pages import error_page, install_error_pages
 from arena.web.render import render_markdown
 from arena.web.templating import STATIC_DIR, page
@@ -123,6 +126,21 @@ async def model_page(name: str, request: Request) -> Response:
     if context is None:
         return error_page(request, 404, "There is no model with this name on the arena.")
     return page(request, "model.html", context)
+
+
+@router.get("/owners")
+async def owners_page(request: Request) -> Response:
+    context = {"model_fields": forms.model_fields(), "owner_fields": forms.owner_fields()}
+    response = page(request, "owners.html", context)
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get("/admin")
+async def admin_page(request: Request) -> Response:
+    response = page(request, "admin.html", {})
+    response.headers.update(NO_STORE)
+    return response
 
 
 def install(app: FastAPI) -> None:

@@ -21,6 +21,7 @@ DASH = "\N{EN DASH}"
 NAV: list[tuple[str, str]] = [
     ("Battle", "/"),
     ("Leaderboard", "/leaderboard"),
+    ("Model owners", "/owners"),
 ]
 
 
