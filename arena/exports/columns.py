@@ -141,9 +141,12 @@ def model_names(session: Session) -> dict[int, str]:
 
 
 def raw_vote_batches(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
-    """Rows of ``stmt`` in batches, through a server-side cursor where there is one."""
-    result = session.execute(stmt.execution_options(stream_results=True, yield_per=BATCH))
-    yield from result.partitions(BATCH)
+    """Rows of ``stmt`` in batches, through a server-side cursor where there is one.
+
+    Executed on the session's connection: plain Core rows, without the ORM's loading
+    layer, which would double the time per row of a million-vote download."""
+    stmt = stmt.execution_options(stream_results=True, yield_per=BATCH)
+    yield from session.connection().execute(stmt).partitions(BATCH)
 
 
 def vote_rows(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from arena.app import create_app
 from arena.db import make_engine, session_scope
 from arena.exports.columns import VOTE_COLUMNS
-from arena.leaderboard.digest import Digests, jsonl_sha256
+from arena.leaderboard.digest import NEVER, Digests, first_difference, jsonl_sha256
 from arena.leaderboard.loop import recompute_once
 from arena.leaderboard.service import recompute
 from arena.leaderboard.tables import SnapshotVoteSet
@@ -85,23 +85,47 @@ async def test_later_votes_and_exclusions_leave_an_old_snapshot_alone(
     )
 
 
-def test_digest_continues_an_appended_vote_set(session: Session) -> None:
+def test_digest_continues_from_the_first_changed_vote(session: Session) -> None:
     digests = Digests()
     seed_votes(session, 50)
     one = recompute(session, None, digests=digests)
     assert one is not None and digests.last_pass == "full"
-    seed_votes(session, 30, seed=9, tag="more")
+    more = seed_votes(session, 30, seed=9, tag="more")
     two = recompute(session, None, digests=digests)
-    assert two is not None and digests.last_pass == "appended" and digests.last_rows < 30
-    vote_set = session.get(SnapshotVoteSet, two.vote_set_id)
-    assert vote_set is not None
-    assert two.sha256 == jsonl_sha256(session, vote_set.runs, VOTE_COLUMNS)
+    assert two is not None and digests.last_pass == "continued"
+    assert digests.last_rows == sum(v.included for v in more)
+    appended = digests.last_rows
+    # From the checkpoint before it (the end of the first set): the tail minus that vote.
+    assert more[-1].included
+    exclude(session, more[-1], "abuse_pattern", "recent")
+    three = recompute(session, None, digests=digests)
+    assert three is not None and digests.last_pass == "continued"
+    assert digests.last_rows == appended - 1
     earliest = session.get(Vote, 2)
     assert earliest is not None
-    exclude(session, earliest, "abuse_pattern", "later")
-    three = recompute(session, None, digests=digests)
-    assert three is not None and digests.last_pass == "full"
-    assert three.sha256 not in (one.sha256, two.sha256)
+    exclude(session, earliest, "abuse_pattern", "long ago")
+    four = recompute(session, None, digests=digests)
+    assert four is not None and digests.last_pass == "full"
+    for snap in (two, three, four):
+        vote_set = session.get(SnapshotVoteSet, snap.vote_set_id)
+        assert vote_set is not None
+        assert snap.sha256 == jsonl_sha256(session, vote_set.runs, VOTE_COLUMNS)
+    assert len({one.sha256, two.sha256, three.sha256, four.sha256}) == 4
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "first"),
+    [
+        ([[1, 5]], [[1, 5]], NEVER),
+        ([[1, 5]], [[1, 9]], 6),
+        ([[1, 5]], [[1, 5], [8, 9]], 8),
+        ([[1, 5], [8, 9]], [[1, 2], [4, 5], [8, 9]], 3),
+        ([[1, 5]], [[2, 5]], 1),
+        ([[1, 5], [7, 7]], [[1, 5]], 7),
+    ],
+)
+def test_first_difference(old: list[list[int]], new: list[list[int]], first: int) -> None:
+    assert first_difference(old, new) == first == first_difference(new, old)
 
 
 @pytest.fixture
