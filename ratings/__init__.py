@@ -18,12 +18,18 @@ Entry points
 ``ratings.counts.aggregate(models, a, b, outcome)``
     Build :class:`ratings.counts.PairCounts` from SQL ``GROUP BY`` rows, per-pair
     arrays or per-battle index arrays.
-``ratings.leaderboard.fit_counts(counts, *, anchor=None, ci="sandwich", rounds=1000, seed=0)``
+``ratings.leaderboard.fit_counts(counts, *, anchor=None, ci="sandwich", rounds=1000, seed=0, prior=None)``
     The server's entry point: a :class:`ratings.leaderboard.Leaderboard`
-    (arrays by model, ``.rows()``, ``.params`` to store with a snapshot).
+    (arrays by model, ``.rows()``, ``.params`` to store with a snapshot). Without
+    ``prior`` the exact MLE (raising when it does not exist); ``prior=P`` adds ``P``
+    virtual ties of every model against the mean (:mod:`ratings.bt`), also taken by
+    ``fit_file`` and ``fit_battles_style``.
 ``ratings.fit.fit_battles_style(models, a, b, outcome, features_a, features_b, *, ...)``
     Style-controlled leaderboard from per-battle arrays (``style_coefficients``);
     the estimators in :mod:`ratings.style` take a :class:`ratings.style.StyleBattles`.
+``ratings.outliers.evidence_path(a, b, p_a, score_a)``
+    The exclusion rules' board test: a voter's sequential log-likelihood ratio against
+    the board's predictions (``predicted_score``), with a Ville bound on false positives.
 ``ratings.elo.online_elo``, ``ratings.winrates``, ``ratings.sampling.pair_probabilities``
     Comparison view, display tables, and next-pair sampling weights.
 
