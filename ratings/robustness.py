@@ -26,6 +26,7 @@ therefore real, an upper bound on the true minimum over all vote subsets
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +118,8 @@ class _Ranking:
         self.cum_drop = np.cumsum(self.votes * -effect[keep])
         self.rate = -effect[keep]
         self.total = math.ceil(float(self.cum_votes[-1]) - 1e-9) if self.cells.size else 0
+        #: more cells would help than are ranked here
+        self.truncated = False
 
     def drop(self, n: int) -> float:
         """First-order shrinkage of the gap after the first ``n`` votes."""
@@ -155,7 +158,8 @@ class _Ranking:
 
 def _rankings(
     counts: PairCounts, theta: FloatArray, h_inv: FloatArray, up: IntArray, lo: IntArray
-) -> list[_Ranking]:
+) -> tuple[list[_Ranking], Callable[[int], _Ranking]]:
+    """Each pair's most influential cells, and its full ranking on demand."""
     cells = np.stack([counts.wins_i, counts.wins_j, counts.ties], axis=1).ravel()
     p = sigmoid(theta[counts.i] - theta[counts.j])
     rho = (_SCORE[None, :] - p[:, None]).ravel()
@@ -172,16 +176,20 @@ def _rankings(
     order = np.argsort(part_eff, axis=1, kind="stable")
     part = np.take_along_axis(part, order, axis=1)
     part_eff = np.take_along_axis(part_eff, order, axis=1)
+
+    def full(q: int) -> _Ranking:
+        every = np.argsort(effect[q], kind="stable")
+        return _Ranking(every, cells[every], effect[q, every])
+
     out = []
     for q in range(up.size):
-        gap = float(theta[up[q]] - theta[lo[q]])
         rank = _Ranking(part[q], cells[part[q]], part_eff[q])
-        helpful = int(np.count_nonzero(effect[q] < 0))
-        if rank.cells.size < helpful and float(rank.cum_drop[-1]) < 4.0 * gap:
-            full = np.argsort(effect[q], kind="stable")
-            rank = _Ranking(full, cells[full], effect[q, full])
+        if rank.cells.size < np.count_nonzero(effect[q] < 0):
+            rank.truncated = True
+            if float(rank.cum_drop[-1]) < 4.0 * float(theta[up[q]] - theta[lo[q]]):
+                rank = full(q)
         out.append(rank)
-    return out
+    return out, full
 
 
 def _cells_by_row(
@@ -376,13 +384,19 @@ def robustness(
     order = np.argsort(-theta, kind="stable")
     up, lo = order[:-1], order[1:]
     h_inv = solve_centered(penalized_hessian(counts, theta, prior), np.eye(m) - 1.0 / m)
+    ranks, full_ranking = _rankings(counts, theta, h_inv, up, lo)
     searches = [
         _Search(rank, float(theta[u] - theta[v]), {0: theta})
-        for rank, u, v in zip(_rankings(counts, theta, h_inv, up, lo), up, lo, strict=True)
+        for rank, u, v in zip(ranks, up, lo, strict=True)
     ]
     estimates = [s.rank.votes_for(s.gap) if s.gap > LEVEL else 0 for s in searches]
     open_ = [q for q, s in enumerate(searches) if s.gap > LEVEL and s.rank.total > 0]
     for _ in range(_MAX_ROUNDS):
+        for q in open_:
+            s = searches[q]
+            if s.high is None and s.low >= s.rank.total and s.rank.truncated:
+                # the most influential cells were not enough: start over on all of them
+                searches[q] = _Search(full_ranking(q), s.gap, {0: theta})
         open_ = [q for q in open_ if not searches[q].done()]
         if not open_:
             break

@@ -158,3 +158,21 @@ def test_prior_board_where_the_mle_does_not_exist() -> None:
 def test_single_model_board() -> None:
     counts = PairCounts.from_arrays(["a"], [], [], [], [], [])
     assert robustness(counts, np.zeros(1)) == []
+
+
+def test_short_rankings_fall_back_to_all_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ratings.robustness as module
+
+    rng = np.random.default_rng(9)
+    m, n = 8, 4000
+    a = rng.integers(0, m, n)
+    b = (a + rng.integers(1, m, n)) % m
+    p = 1 / (1 + np.exp(-(np.linspace(-1, 1, m)[a] - np.linspace(-1, 1, m)[b])))
+    counts = aggregate([f"m{k}" for k in range(m)], a, b, np.where(rng.random(n) < p, 0, 1))
+    expected = [r.n_votes for r in robustness(counts)]
+    # one ranked cell per pair: the search runs out of it and restarts on every cell
+    monkeypatch.setattr(module, "_TOP", 1)
+    short = robustness(counts)
+    assert [r.n_votes for r in short] == expected
+    assert all(r.verified for r in short)
+    assert max(r.removed.pair.size for r in short) > 1
