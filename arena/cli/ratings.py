@@ -78,7 +78,7 @@ def recompute_snapshot() -> None:
     settings = load_settings()
     try:
         with session(settings) as s:
-            snap = recompute(s, settings.anchor())
+            snap = recompute(s, settings.anchor(), prior=settings.rating_prior or None)
             if snap is None:
                 typer.echo("no new votes since the latest snapshot; nothing to do")
                 return
