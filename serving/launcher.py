@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -232,7 +233,8 @@ def fleet_runtimes(
             runtimes["cpu"] = (
                 prep.prepare_runtime(log=log) if prepare else prep.require_runtime("cpu")
             )
-    except prep.RuntimeMissing as exc:
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        # Missing, or installing it failed: one line, and nothing has been started.
         raise LaunchError(str(exc)) from None
     return runtimes
 
