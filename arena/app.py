@@ -21,6 +21,7 @@ from arena.leaderboard.loop import recompute_loop
 from arena.metrics import RequestMetricsMiddleware, make_metrics, serve_metrics
 from arena.migrate import require_migrated
 from arena.models import router as models_router
+from arena.models.canaries import canary_loop
 from arena.models.probing import probe_loop
 from arena.owners import router as owners_router
 from arena.ratelimit import RateLimits
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics=state.metrics.serving,
             )
             tasks.spawn(probes, "endpoint-probes")
+            canaries = canary_loop(state.sessionmaker, state.guarded_http, settings, tasks.pause)
+            tasks.spawn(canaries, "endpoint-canaries")
             tasks.spawn(recompute_loop(state.sessionmaker, settings, tasks.pause), "leaderboard")
             yield
         finally:

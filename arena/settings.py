@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # with this many virtual ties of every model against the mean (0: wait for the MLE).
     rating_prior: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     health_interval_seconds: float = Field(default=15.0, gt=0)
+    # Verification and drift: how often approved endpoints are asked their canaries again.
+    canary_interval_seconds: float = Field(default=3600.0, gt=0)
     # Exclusion rules (arena/votes/abuse.py, README "Exclusion rules"). The board test flags a
     # client whose votes are improbable under the headline board; a voter who votes as the
     # board predicts is flagged with at most this probability, however many votes they cast.

@@ -12,7 +12,15 @@ Behaviour is one mutable :class:`FakeModel` (change its fields while a server ru
         list_model=True,               # False: /v1/models lists no model
         fault=None,                    # "drop" | "eof" | "garbage" | "error" | "stall"
         fault_after=2,                 # content chunks sent before the fault
+        weights=None,                  # int: answer as a function of the prompt (see below)
+        nondeterministic=False,        # True: fresh random text on every request
+        accepts_seed=True,             # False: a request carrying "seed" is refused (400)
     )
+
+"Weights": with ``weights`` set, the answer is derived from the seed and the conversation
+(same prompt → same answer, at any temperature; another seed → another answer), so a
+test can swap the model behind the same served name by changing ``weights``. With
+``nondeterministic`` the answer is random words every time, even at temperature 0.
 
 Faults: ``drop`` aborts the connection mid-body; ``eof`` ends the body cleanly but without
 ``[DONE]``; ``garbage`` sends a malformed SSE event (bad JSON) and carries on; ``error``
@@ -40,6 +48,8 @@ One request handler, :func:`handle`, is the server; three ways to reach it:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
 import re
 import time
 from collections.abc import AsyncIterator
@@ -74,6 +84,9 @@ class FakeModel:
     list_model: bool = True
     fault: Fault | None = None
     fault_after: int = 2
+    weights: int | None = None
+    nondeterministic: bool = False
+    accepts_seed: bool = True
     requests: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -81,8 +94,79 @@ class FakeModel:
         answer = f"I am {name}, created by {organization}. How can I help you today?"
         return cls(answer=answer, **kwargs)
 
-    def tokens(self) -> list[str]:
-        return re.findall(r"\s*\S+", self.answer) or [""]
+    def reply_text(self, body: dict[str, Any]) -> str:
+        """The answer to one request body."""
+        if self.nondeterministic:
+            return _babble(random.Random(), 24)
+        if self.weights is None:
+            return self.answer
+        conversation = orjson.dumps(body.get("messages"), option=orjson.OPT_SORT_KEYS)
+        seed = hashlib.sha256(str(self.weights).encode() + b"\0" + conversation).digest()
+        return _babble(random.Random(seed), 24)
+
+    def tokens(self, body: dict[str, Any] | None = None) -> list[str]:
+        text = self.answer if body is None else self.reply_text(body)
+        return re.findall(r"\s*\S+", text) or [""]
+
+
+_WORDS = [
+    "amber",
+    "river",
+    "quiet",
+    "lantern",
+    "orbit",
+    "meadow",
+    "copper",
+    "signal",
+    "harbor",
+    "velvet",
+    "summit",
+    "echo",
+    "granite",
+    "willow",
+    "ember",
+    "tide",
+    "falcon",
+    "prism",
+    "cedar",
+    "drift",
+    "marble",
+    "thunder",
+    "saffron",
+    "glacier",
+    "cobalt",
+    "ripple",
+    "lunar",
+    "forest",
+    "static",
+    "canyon",
+    "mirror",
+    "pepper",
+    "horizon",
+    "ivory",
+    "tundra",
+    "basalt",
+    "comet",
+    "violet",
+    "spire",
+    "nectar",
+    "quartz",
+    "raven",
+    "solstice",
+    "bramble",
+    "delta",
+    "fable",
+    "garnet",
+    "hollow",
+    "indigo",
+    "jasmine",
+    "kelp",
+]
+
+
+def _babble(rng: random.Random, count: int) -> str:
+    words = [rng.choice(_WORDS) for _ in range(count)]
+    return " ".join(words).capitalize() + "."
 
 
 class DropConnection(Exception):
@@ -109,7 +193,7 @@ def _error_body(model: FakeModel, status: int) -> dict[str, Any]:
 
 async def sse_stream(model: FakeModel, body: dict[str, Any]) -> AsyncIterator[bytes]:
     """The SSE bytes of one streamed answer, faults included."""
-    tokens = model.tokens()
+    tokens = model.tokens(body)
     max_tokens = int(body.get("max_tokens") or len(tokens))
     tokens, reason = (
         (tokens[:max_tokens], "length") if max_tokens < len(tokens) else (tokens, "stop")
@@ -162,7 +246,8 @@ async def _fault(model: FakeModel) -> AsyncIterator[bytes]:
 
 
 def _completion(model: FakeModel, body: dict[str, Any]) -> dict[str, Any]:
-    tokens = model.tokens()[: int(body.get("max_tokens") or 10**9)]
+    every = model.tokens(body)
+    tokens = every[: int(body.get("max_tokens") or 10**9)]
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -172,7 +257,7 @@ def _completion(model: FakeModel, body: dict[str, Any]) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": "".join(tokens)},
-                "finish_reason": "length" if len(tokens) < len(model.tokens()) else "stop",
+                "finish_reason": "length" if len(tokens) < len(every) else "stop",
             }
         ],
         "usage": {
@@ -218,6 +303,9 @@ def _refusal(model: FakeModel, body: Any) -> Reply | None:
         return _json(
             {"error": {"message": "messages required", "type": "BadRequest", "code": 400}}, 400
         )
+    if "seed" in body and not model.accepts_seed:
+        message = "Unrecognized request argument supplied: seed"
+        return _json({"error": {"message": message, "type": "BadRequest", "code": 400}}, 400)
     if body.get("model") not in (None, model.served_name):
         message = f"The model `{body['model']}` does not exist."
         return _json({"error": {"message": message, "type": "NotFoundError", "code": 404}}, 404)

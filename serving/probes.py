@@ -4,7 +4,9 @@
 ``GET /v1/models`` must list the served model); :func:`serves_model` tells ill health from
 drift. :func:`verify_endpoint` runs the named checks a new endpoint must pass before an
 admin can approve it; :func:`verify_guarded` puts the SSRF guard's ``address`` check in
-front of them. The periodic loop and the state kept in the database belong to the caller.
+front of them and, once those pass, asks the identity probes (:mod:`serving.identity_probes`)
+and records a fingerprint (:mod:`serving.fingerprint`). The periodic loop and the state kept
+in the database belong to the caller.
 Details are for operators and owners; they may name the endpoint's own model but never
 carry secrets.
 """
@@ -20,7 +22,9 @@ import httpx
 import orjson
 
 from serving.client import BackendError, Done, Endpoint, TextDelta, complete_chat, stream_chat
+from serving.fingerprint import Fingerprint, record_fingerprint
 from serving.guard import GuardedClient, UnsafeEndpoint
+from serving.identity_probes import IdentityReport, ask_identity
 
 VERIFY_MESSAGES = (
     {"role": "system", "content": "You are a helpful assistant."},
@@ -105,10 +109,16 @@ class Check:
         return asdict(self)
 
 
+class CheckFailed(Exception):
+    """A check's own verdict; its message is the check's detail as it stands."""
+
+
 async def _timed(name: str, run: Callable[[], Awaitable[str]]) -> Check:
     started = time.monotonic()
     try:
         detail = await run()
+    except CheckFailed as exc:
+        return Check(name, False, str(exc)[:500], _ms(started))
     except BackendError as exc:
         return Check(name, False, f"{exc.message}: {exc.detail[:300]}", _ms(started))
     except (httpx.HTTPError, ValueError, AssertionError) as exc:
@@ -179,12 +189,53 @@ async def address_check(client: GuardedClient, base_url: str) -> Check:
     return Check("address", True, f"{len(addresses)} address(es), all allowed", _ms(started))
 
 
-async def verify_guarded(client: GuardedClient, endpoint: Endpoint) -> list[Check]:
-    """``address``, then :func:`verify_endpoint`'s checks; a refused host is never contacted."""
+@dataclass(frozen=True)
+class Verification:
+    """The checks, and what the identity and fingerprint checks found (None: not asked)."""
+
+    checks: list[Check]
+    identity: IdentityReport | None = None
+    fingerprint: Fingerprint | None = None
+
+    @property
+    def passed(self) -> bool:
+        return passed(self.checks)
+
+
+async def identity_and_fingerprint(
+    client: httpx.AsyncClient, endpoint: Endpoint
+) -> tuple[list[Check], IdentityReport | None, Fingerprint | None]:
+    """``identity`` (names the answers give; passes unless a request fails) and
+    ``fingerprint`` (each canary asked twice: fails when the answers differ)."""
+    found: dict[str, Any] = {}
+
+    async def identity() -> str:
+        found["identity"] = report = await ask_identity(client, endpoint)
+        return report.detail()
+
+    async def fingerprint() -> str:
+        recording = await record_fingerprint(client, endpoint)
+        if not recording.deterministic:
+            raise CheckFailed(recording.detail())
+        found["fingerprint"] = recording.fingerprint
+        return recording.detail()
+
+    checks = [await _timed("identity", identity), await _timed("fingerprint", fingerprint)]
+    return checks, found.get("identity"), found.get("fingerprint")
+
+
+async def verify_guarded(client: GuardedClient, endpoint: Endpoint) -> Verification:
+    """``address``, :func:`verify_endpoint`'s checks, then ``identity`` and ``fingerprint``
+    (only when everything before passed: a broken endpoint is not asked more). A refused host
+    is never contacted."""
     checks = [await address_check(client, endpoint.base_url)]
-    if checks[0].ok:
-        checks.extend(await verify_endpoint(client, endpoint))
-    return checks
+    if not checks[0].ok:
+        return Verification(checks)
+    checks.extend(await verify_endpoint(client, endpoint))
+    if not passed(checks):
+        return Verification(checks)
+    more, identity, fingerprint = await identity_and_fingerprint(client, endpoint)
+    return Verification(checks + more, identity, fingerprint)
 
 
 def passed(checks: list[Check]) -> bool:

@@ -113,7 +113,7 @@ def check_owner_managed(model: ModelEndpoint) -> None:
 def reverify(model: ModelEndpoint) -> None:
     """Back to `verifying` with an empty report; out of the pool until it passes."""
     check_owner_managed(model)
-    move(model, "reverify", checks=[], passed=None)
+    move(model, "reverify", checks=[], passed=None, identity=None, fingerprint=None, canaries=None)
     model.healthy = False
 
 
@@ -124,15 +124,25 @@ def reregister(model: ModelEndpoint) -> None:
 
 
 def record_verification(
-    session: Session, model_id: int, checks: list[dict[str, Any]]
+    session: Session,
+    model_id: int,
+    checks: list[dict[str, Any]],
+    findings: Mapping[str, Any] | None = None,
 ) -> ModelEndpoint | None:
-    """Store a finished verification; ignored when the model left `verifying` meanwhile."""
+    """Store a finished verification (``findings``: more report sections, e.g. what the
+    identity probes answered); ignored when the model left `verifying` meanwhile."""
     model = session.get(ModelEndpoint, model_id)
     if model is None or model.status != "verifying":
         return None
     passed = bool(checks) and all(c["ok"] for c in checks)
     try:
-        move(model, "passed" if passed else "failed", checks=checks, passed=passed)
+        move(
+            model,
+            "passed" if passed else "failed",
+            checks=checks,
+            passed=passed,
+            **dict(findings or {}),
+        )
     except StatusConflict:
         return None  # retired (or restarted) while the checks ran
     failed = [c for c in checks if not c["ok"]]
@@ -143,10 +153,14 @@ def record_verification(
     return model
 
 
-def suspend_for_drift(model: ModelEndpoint, reason: str) -> None:
-    """An approved endpoint stopped serving what was verified: out of the pool."""
+def suspend_for_drift(
+    model: ModelEndpoint, reason: str, evidence: Mapping[str, Any] | None = None
+) -> None:
+    """An approved endpoint stopped serving what was verified: out of the pool, with the
+    evidence (e.g. expected and received canary answers) in the report's ``drift``."""
+    extra = {"drift": dict(evidence)} if evidence is not None else {}
     try:
-        move(model, "suspend", suspended_reason=reason[:500])
+        move(model, "suspend", suspended_reason=reason[:500], **extra)
     except StatusConflict:
         return  # retired meanwhile: nothing to suspend
     model.healthy = False

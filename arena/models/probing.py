@@ -3,11 +3,13 @@
 Two jobs share the wire-level checks of :mod:`serving.probes`:
 
 - :func:`verify_model` runs once an owner registers (or re-verifies) an endpoint: the SSRF
-  guard's `address` check, then `models`, `completion`, `stream`; the result moves the model
-  to `verified` or `rejected`.
+  guard's `address` check, then `models`, `completion`, `stream`, `identity`, `fingerprint`;
+  the result moves the model to `verified` or `rejected`, the names the identity probes gave
+  join its aliases and the fingerprint is stored for the periodic canaries (`canaries`).
 - :func:`probe_loop` probes every approved, suspended or verified endpoint periodically: an
   unhealthy one leaves the battle pool until a probe finds it healthy again; an approved
-  owner endpoint that no longer serves its model (drift) is suspended.
+  owner endpoint that no longer serves its model (drift) is suspended. An endpoint whose
+  stored API key cannot be read is unhealthy without any request being sent.
 """
 
 from __future__ import annotations
@@ -23,24 +25,40 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from arena.crypto import api_key_from_ref
+from arena.crypto import UnreadableKey, api_key_from_ref
 from arena.db import make_sessionmaker, session_scope, utcnow
 from arena.models import lifecycle
+from arena.models.canaries import report_summary, store_fingerprint
+from arena.models.service import identity_aliases
 from arena.models.tables import ModelEndpoint
 from arena.settings import Settings
 from serving.client import Endpoint
 from serving.guard import EndpointGuard, GuardedClient, make_guarded_client
 from serving.metrics import ServingMetrics
-from serving.probes import probe, serves_model, verify_guarded
+from serving.probes import Check, ProbeResult, Verification, probe, serves_model, verify_guarded
 
 log = logging.getLogger("arena.probing")
 
 PROBED_STATUSES = ("approved", "suspended", "verified")
 
 
-def _endpoint(settings: Settings, model: ModelEndpoint) -> Endpoint:
-    key = api_key_from_ref(settings.secret_key, model.api_key_ref)
+def _endpoint(settings: Settings, model: ModelEndpoint) -> Endpoint | UnreadableKey:
+    """The endpoint to send to, or why nothing may be sent (never a request without its key)."""
+    try:
+        key = api_key_from_ref(settings.secret_key, model.api_key_ref)
+    except UnreadableKey as exc:
+        return exc
     return Endpoint(model.base_url, model.api_model, key)
+
+
+def _findings(verification: Verification) -> dict[str, object]:
+    identity = verification.identity
+    fingerprint = verification.fingerprint
+    return {
+        "identity": identity.as_dict() if identity is not None else None,
+        "fingerprint": report_summary(fingerprint) if fingerprint is not None else None,
+        "canaries": None,
+    }
 
 
 # --- verification -------------------------------------------------------------------------
@@ -51,7 +69,7 @@ async def verify_model(
 ) -> None:
     """Verify one model in `verifying` and store the report: verified or rejected."""
 
-    def load() -> Endpoint | None:
+    def load() -> Endpoint | UnreadableKey | None:
         with session_scope(factory) as session:
             model = session.get(ModelEndpoint, model_id)
             if model is None or model.status != "verifying":
@@ -61,18 +79,29 @@ async def verify_model(
     endpoint = await anyio.to_thread.run_sync(load)
     if endpoint is None:
         return
-    try:
-        checks = [check.as_dict() for check in await verify_guarded(client, endpoint)]
-    except Exception:
-        # A bug here must not leave the model in `verifying` for ever.
-        log.exception("verification of model %s failed", model_id)
-        checks = [{"name": "verification", "ok": False, "detail": "internal error", "ms": 0.0}]
+    if isinstance(endpoint, UnreadableKey):
+        verification = Verification([Check("api_key", False, endpoint.detail, 0.0)])
+    else:
+        try:
+            verification = await verify_guarded(client, endpoint)
+        except Exception:
+            # A bug here must not leave the model in `verifying` for ever.
+            log.exception("verification of model %s failed", model_id)
+            verification = Verification([Check("verification", False, "internal error", 0.0)])
+    checks = [check.as_dict() for check in verification.checks]
 
     def store() -> None:
         with session_scope(factory) as session:
-            model = lifecycle.record_verification(session, model_id, checks)
-            if model is not None:
-                log.info("model %s is %s", model.name, model.status)
+            model = lifecycle.record_verification(
+                session, model_id, checks, _findings(verification)
+            )
+            if model is None:
+                return
+            names = verification.identity.names if verification.identity else []
+            model.aliases = identity_aliases(model, names)
+            if verification.fingerprint is not None:
+                store_fingerprint(session, model.id, verification.fingerprint)
+            log.info("model %s is %s", model.name, model.status)
 
     await anyio.to_thread.run_sync(store)
 
@@ -84,7 +113,7 @@ async def verify_model(
 class Target:
     id: int
     name: str
-    endpoint: Endpoint
+    endpoint: Endpoint | UnreadableKey
     owner: bool = False  # owner endpoints are reached through the SSRF-guarded client
     approved: bool = False
 
@@ -120,6 +149,11 @@ async def probe_targets(
 ) -> dict[int, Outcome]:
     async def one(t: Target) -> tuple[int, Outcome]:
         via = guarded if t.owner and guarded is not None else client
+        if isinstance(t.endpoint, UnreadableKey):
+            result = ProbeResult(False, t.endpoint.detail, 0.0)
+            if metrics is not None:
+                metrics.observe_probe(t.name, result)
+            return t.id, Outcome(False, result.detail)
         result = await probe(via, t.endpoint)
         if metrics is not None:
             metrics.observe_probe(t.name, result)

@@ -90,6 +90,7 @@ def register_model(
         license=body.license,
         base_url=body.base_url,
         api_model=body.api_model,
+        aliases=tuple(body.aliases),
     )
     key = body.api_key.get_secret_value() if body.api_key else None
     try:
@@ -119,6 +120,7 @@ def reverify_model(
             base_url=body.base_url,
             api_model=body.api_model,
             api_key_ref=_sealed(settings, key),
+            aliases=body.aliases,
         )
     except ModelError as exc:
         raise as_http_error(exc) from None

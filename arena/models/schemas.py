@@ -11,6 +11,16 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 ServedName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 BaseURL = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 ApiKey = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+Alias = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=64)]
+MAX_ALIASES = 20
+Aliases = Annotated[
+    list[Alias],
+    Field(
+        max_length=MAX_ALIASES,
+        description="other names or organizations an answer could give the model away by "
+        f"(at most {MAX_ALIASES}, each 2 to 64 characters)",
+    ),
+]
 
 
 class ModelCreate(BaseModel):
@@ -24,6 +34,7 @@ class ModelCreate(BaseModel):
     base_url: BaseURL = Field(description="http(s) root of an OpenAI-compatible server")
     api_model: ServedName = Field(description="the served model name sent in requests")
     api_key: ApiKey | None = None
+    aliases: Aliases = []
 
 
 class ModelUpdate(BaseModel):
@@ -34,6 +45,7 @@ class ModelUpdate(BaseModel):
     base_url: BaseURL | None = None
     api_model: ServedName | None = None
     api_key: ApiKey | None = None
+    aliases: Aliases | None = None
 
 
 class ModelAccepted(BaseModel):
@@ -52,6 +64,13 @@ class Report(BaseModel):
     checks: list[CheckOut] = []
     passed: bool | None = None
     suspended_reason: str | None = None
+    # What the identity probes answered and the names taken from them.
+    identity: dict[str, Any] | None = None
+    # The fingerprint recorded at verification: listing and canary digests.
+    fingerprint: dict[str, Any] | None = None
+    # The last periodic canary round, and the evidence when it suspended the model.
+    canaries: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None
 
 
 class ModelView(BaseModel):
@@ -64,6 +83,8 @@ class ModelView(BaseModel):
     base_url: str
     api_model: str
     has_api_key: bool
+    aliases: list[str]
+    owner_aliases: list[str]
     source: str
     owner_id: int | None
     status: str
@@ -88,6 +109,8 @@ class ModelView(BaseModel):
             base_url=model.base_url,
             api_model=model.api_model,
             has_api_key=bool(model.api_key_ref),
+            aliases=list(model.aliases or []),
+            owner_aliases=list(model.owner_aliases or []),
             source=model.source,
             owner_id=model.owner_id,
             status=model.status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -158,6 +159,24 @@ class OwnerModel:
     license: str
     base_url: str
     api_model: str
+    aliases: tuple[str, ...] = ()
+
+
+def clean_aliases(values: Iterable[str]) -> list[str]:
+    """Stripped, non-empty, each once (whatever its case), in the order given."""
+    seen: dict[str, str] = {}
+    for value in values:
+        value = value.strip()
+        if value:
+            seen.setdefault(value.lower(), value)
+    return list(seen.values())
+
+
+def identity_aliases(model: ModelEndpoint, probed: Iterable[str] = ()) -> list[str]:
+    """An owner model's aliases: its served name's tail (`org/Name-7B` → `Name-7B`: the
+    served name gives a model away too), the owner's, and the names its probes gave."""
+    tail = model.api_model.strip().rsplit("/", 1)[-1]
+    return clean_aliases([tail, *(model.owner_aliases or []), *probed])
 
 
 def name_taken(session: Session, name: str) -> bool:
@@ -182,14 +201,14 @@ def add_owner_model(
         base_url=base_url,
         api_model=spec.api_model.strip(),
         api_key_ref=api_key_ref,
-        # The served name gives a model away too (`org/Name-7B` → `Name-7B`).
-        aliases=[spec.api_model.strip().rsplit("/", 1)[-1]],
+        owner_aliases=clean_aliases(spec.aliases),
         source="owner",
         owner_id=owner_id,
         report={"checks": []},
         created_at=now,
         **lifecycle.initial_fields("owner", now),
     )
+    model.aliases = identity_aliases(model)
     session.add(model)
     session.flush()
     return model
@@ -201,8 +220,11 @@ def restart_verification(
     base_url: str | None = None,
     api_model: str | None = None,
     api_key_ref: str | None = None,
+    aliases: Iterable[str] | None = None,
 ) -> None:
-    """Back to `verifying`, optionally with a corrected URL, served name or key."""
+    """Back to `verifying`, optionally with a corrected URL, served name, key or aliases.
+    The names from the last identity probes stay until the new probes replace them, so a
+    battle voted on meanwhile is still checked against them."""
     lifecycle.check_owner_managed(model)  # an operator's model is refused before any field
     if base_url is not None:
         base_url = normalise_base_url(base_url)
@@ -215,6 +237,9 @@ def restart_verification(
         model.api_model = api_model.strip()
     if api_key_ref is not None:
         model.api_key_ref = api_key_ref
+    if aliases is not None:
+        model.owner_aliases = clean_aliases(aliases)
+    model.aliases = clean_aliases([*(model.aliases or []), *identity_aliases(model)])
 
 
 def list_approved(session: Session) -> list[ModelEndpoint]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arena.db import Base, utcnow
@@ -31,8 +31,12 @@ class ModelEndpoint(Base):
     # "env:VAR" (operator: read from the environment at call time) or "enc:<fernet token>"
     # (owner: encrypted with a key derived from ARENA_SECRET_KEY); never the key in clear.
     api_key_ref: Mapped[str | None] = mapped_column(Text)
-    # Extra names/organizations that would identify the model inside an answer.
+    # Every extra name/organization that would identify the model inside an answer: the
+    # served name's tail, the owner's (or fleet file's) aliases, and for owner endpoints the
+    # names its identity probes gave at the last verification.
     aliases: Mapped[list[str]] = mapped_column(default=list)
+    # The aliases the owner gave, kept apart so a new verification can rebuild `aliases`.
+    owner_aliases: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
     source: Mapped[str] = mapped_column(String(20), default="operator")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="verifying", index=True)
@@ -45,3 +49,23 @@ class ModelEndpoint(Base):
     approved_at: Mapped[datetime | None]
     suspended_at: Mapped[datetime | None]
     retired_at: Mapped[datetime | None]
+
+
+class EndpointFingerprint(Base):
+    """What an endpoint answered to the canary prompts at a verification; the newest row of
+    a model is the one periodic canaries are compared with. Never deleted."""
+
+    __tablename__ = "endpoint_fingerprints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("model_endpoints.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # id, owned_by, max_model_len, root as /v1/models said them.
+    listing: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # [{"prompt", "answer", "digest"}] in the order they are asked.
+    canaries: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    seed: Mapped[int | None]
+    max_tokens: Mapped[int]
+    # The last periodic round: when it was claimed, and what it found.
+    checked_at: Mapped[datetime | None]
+    last_check: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -89,7 +89,14 @@ async def test_register_verify_approve_pool(
     model = await settled(client, model_id, auth)
     assert model["status"] == "verified", model["report"]
     checks = model["report"]["checks"]
-    assert [c["name"] for c in checks] == ["address", "models", "completion", "stream"]
+    assert [c["name"] for c in checks] == [
+        "address",
+        "models",
+        "completion",
+        "stream",
+        "identity",
+        "fingerprint",
+    ]
     assert all(c["ok"] and isinstance(c["ms"], float) and c["detail"] for c in checks)
     assert model["verified_at"] is not None and model["approved_at"] is None
     # The key reached the endpoint, and never comes back.
