@@ -265,21 +265,23 @@ async def stream_chat(
     max_tokens: int = 512,
     temperature: float = 0.7,
     extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Delta]:
     """Stream one chat completion; the last event is :class:`Done` (after :class:`Finish`).
 
-    ``extra`` adds request fields (``top_p``, ``seed``, ``stop`` ...). Closing the iterator
-    early closes the connection, which makes vLLM abort the request.
+    ``extra`` adds request fields (``top_p``, ``seed``, ``stop`` ...); ``headers`` adds
+    request headers (``X-Request-ID``), never replacing the endpoint's own. Closing the
+    iterator early closes the connection, which makes vLLM abort the request.
     """
     stats = StreamStats()
     body = build_body(
         endpoint, messages, max_tokens=max_tokens, temperature=temperature, stream=True, extra=extra
     )
-    headers = {"Accept": "text/event-stream", **endpoint.headers()}
+    sent = {"Accept": "text/event-stream", **(headers or {}), **endpoint.headers()}
     finished = False
     try:
         async with client.stream(
-            "POST", endpoint.url("/v1/chat/completions"), json=body, headers=headers
+            "POST", endpoint.url("/v1/chat/completions"), json=body, headers=sent
         ) as response:
             if response.status_code != 200:
                 raw = await _read_capped(response)
@@ -338,8 +340,10 @@ async def complete_chat(
     max_tokens: int = 64,
     temperature: float = 0.0,
     extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Completion:
-    """One non-streamed chat completion (used by verification); same errors as streaming."""
+    """One non-streamed chat completion (used by verification); same errors as streaming,
+    same ``headers`` as :func:`stream_chat`."""
     body = build_body(
         endpoint,
         messages,
@@ -351,7 +355,9 @@ async def complete_chat(
     started = time.monotonic()
     try:
         response = await client.post(
-            endpoint.url("/v1/chat/completions"), json=body, headers=endpoint.headers()
+            endpoint.url("/v1/chat/completions"),
+            json=body,
+            headers={**(headers or {}), **endpoint.headers()},
         )
     except httpx.HTTPError as exc:
         raise _map_transport_error(exc, None) from None

@@ -38,6 +38,7 @@ One request handler, :func:`handle`, is the server; three ways to reach it:
           endpoint = server.endpoint()      # serving.client.Endpoint
           server.model.status = 500         # live change
           server.requests                   # JSON bodies received, in order
+          server.model.headers              # their headers (lower-case names), in order
 
 * :func:`fake_transport` — :func:`handle` behind ``httpx.MockTransport``, streaming the same
   bytes (drop becomes ``httpx.RemoteProtocolError``); any base URL.
@@ -52,7 +53,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -88,6 +89,7 @@ class FakeModel:
     nondeterministic: bool = False
     accepts_seed: bool = True
     requests: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    headers: list[dict[str, str]] = field(default_factory=list, repr=False)
 
     @classmethod
     def naming_itself(cls, name: str, organization: str, **kwargs: Any) -> FakeModel:
@@ -312,7 +314,9 @@ def _refusal(model: FakeModel, body: Any) -> Reply | None:
     return None
 
 
-async def handle(model: FakeModel, method: str, path: str, raw: bytes) -> Reply:
+async def handle(
+    model: FakeModel, method: str, path: str, raw: bytes, headers: Mapping[str, str] | None = None
+) -> Reply:
     """The whole fake server: one request in, one reply out (both adapters call this)."""
     # Unknown paths and methods answer as vLLM's FastAPI does.
     routes = {"/health": ("GET", "HEAD"), "/v1/models": ("GET", "HEAD"), CHAT: ("POST",)}
@@ -332,6 +336,7 @@ async def handle(model: FakeModel, method: str, path: str, raw: bytes) -> Reply:
         body = None
     if isinstance(body, dict):
         model.requests.append(body)
+        model.headers.append({k.lower(): v for k, v in (headers or {}).items()})
     refused = _refusal(model, body)
     if refused is not None:
         return refused
@@ -345,7 +350,8 @@ def fake_app(model: FakeModel) -> Starlette:
     """:func:`handle` as a Starlette app."""
 
     async def endpoint(request: Request) -> Response:
-        reply = await handle(model, request.method, request.url.path, await request.body())
+        body = await request.body()
+        reply = await handle(model, request.method, request.url.path, body, request.headers)
         if reply.stream is not None:
             return StreamingResponse(reply.stream, reply.status, media_type=reply.media_type)
         return Response(reply.body, reply.status, media_type=reply.media_type)
@@ -381,7 +387,8 @@ def fake_transport(model: FakeModel) -> httpx.MockTransport:
     """:func:`handle` as an ``httpx.MockTransport`` (streams; any host name works)."""
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        reply = await handle(model, request.method, request.url.path, await request.aread())
+        body = await request.aread()
+        reply = await handle(model, request.method, request.url.path, body, request.headers)
         headers = {"content-type": reply.media_type} if reply.media_type else {}
         if reply.stream is None:
             return httpx.Response(reply.status, headers=headers, content=reply.body)
