@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
@@ -10,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-import migrations
-
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+# Alembic is configured here, not by an alembic.ini: the script folder is the installed
+# package `migrations` (env.py, script.py.mako, versions/), wherever pip put it.
+MIGRATIONS_DIR = Path(str(files("migrations")))
 
 
 class NotMigratedError(RuntimeError):

@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # The fleet `arena demo`, `make demo` and the vLLM tests start when given no other.
-CPU_DEMO_FLEET = Path(__file__).resolve().parent.parent / "fleets" / "cpu-demo.toml"
+# `fleets/` ships as the package `arena_fleets` (pyproject.toml), so this is a real file in a
+# checkout and in an installed wheel alike.
+CPU_DEMO_FLEET = Path(str(files("arena_fleets") / "cpu-demo.toml"))
 
 
 class FleetError(ValueError):

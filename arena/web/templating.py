@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+# `web/` ships as the package `arena_web` (pyproject.toml); pip installs packages as plain
+# files, so the resource root is a real directory that Jinja2 and StaticFiles can read.
+WEB_DIR = Path(str(files("arena_web")))
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
