@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 .PHONY: help install lock browser lint format typecheck test test-fast demo serve bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 # The lock decides every version; the project itself goes in without dependencies, and
 # `pip check` fails when pyproject.toml asks for something the lock does not hold.
