@@ -1,4 +1,5 @@
-"""Web benchmark: page weight, first streamed token on the page vs the API, leaderboard load.
+"""Web benchmark: page weight, first streamed token on the page vs the API, leaderboard load,
+an owner's registration verified on the owners page.
 
     .venv/bin/python -m benchmarks.bench_web [--runs 10] [--requests 400] [--concurrency 8]
 
@@ -6,7 +7,10 @@ Everything runs on loopback: the app under uvicorn (SQLite in a temporary direct
 fake model servers (serving/fakes.py) with a fixed first-token delay, Debian's chromium
 through Playwright. Writes benchmarks/results/web.json.
 
-* ``page_weight``: bytes of HTML, CSS and JS the battle page loads (uncompressed, as served).
+* ``page_weight``: bytes of HTML, CSS and JS the battle page loads (uncompressed, as served);
+  ``page_weights`` the same for the owners and admin pages.
+* ``owner_verify``: on /owners, from pressing "Register and verify" to the page showing the
+  model verified (the page's own clock, as it prints it), against a fast fake endpoint.
 * ``ttft``: time to the first streamed token of a new battle, measured the way a voter sees
   it (click Send → first text in a pane, in the browser's clock) and the way a program sees
   it (POST /battles, POST /messages → first delta event), alternating, same servers.
@@ -65,7 +69,7 @@ class ServerTimer:
         await self.app(scope, receive, timed_send)
 
 
-def page_weight(page: Page, base: str) -> dict[str, Any]:
+def page_weight(page: Page, base: str, path: str = "/") -> dict[str, Any]:
     sizes: dict[str, int] = {}
     kinds: dict[str, str] = {}
 
@@ -76,7 +80,7 @@ def page_weight(page: Page, base: str) -> dict[str, Any]:
             kinds[response.url] = kind
 
     page.on("response", on_response)
-    page.goto(base + "/", wait_until="networkidle")
+    page.goto(base + path, wait_until="networkidle")
     page.remove_listener("response", on_response)
     by_kind = {"html": 0, "css": 0, "js": 0}
     names = {"document": "html", "stylesheet": "css", "script": "js"}
@@ -109,6 +113,37 @@ def page_ttft(page: Page, base: str) -> float:
     page.get_by_test_id("vote-A").wait_for(state="visible")
     page.wait_for_function("() => !document.querySelector('[data-testid=vote-A]').disabled")
     return ms / 1000
+
+
+def owner_verify(page: Page, base: str, endpoint: str, runs: int) -> list[float]:
+    """Seconds from "Register and verify" to "verified" on the page, as the page shows it."""
+    page.goto(base + "/owners")
+    page.get_by_label("Name", exact=True).fill("Bench")
+    page.get_by_role("button", name="Get a token").click()
+    page.get_by_test_id("owner-token").wait_for()
+    times = []
+    for i in range(runs):
+        form = page.get_by_test_id("register-model")
+        for name, value in {
+            "name": f"Bench-{i}",
+            "base_url": endpoint,
+            "api_model": "bench-owner",
+        }.items():
+            form.locator(f'[name="{name}"]').fill(value)
+        page.evaluate(
+            "() => delete document.getElementById('register-status').dataset.settledSeconds"
+        )
+        page.get_by_role("button", name="Register and verify").click()
+        page.wait_for_function(
+            "() => document.getElementById('register-status').dataset.settledSeconds",
+            timeout=30_000,
+        )
+        shown = page.locator("#register-status").inner_text()
+        assert "is verified after" in shown, shown
+        times.append(
+            float(page.locator("#register-status").get_attribute("data-settled-seconds") or "nan")
+        )
+    return times
 
 
 def api_ttft(base: str) -> float:
@@ -151,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--requests", type=int, default=400, help="leaderboard requests")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--votes", type=int, default=6000)
+    parser.add_argument("--verify-runs", type=int, default=5, help="owner registrations")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--out", type=Path, default=RESULTS / "web.json")
     args = parser.parse_args(argv)
@@ -164,12 +200,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             min_read_seconds=0,
             rate_limit_battles="100000/minute",
             rate_limit_votes="100000/minute",
+            rate_limit_owners="100000/minute",
+            allow_private_endpoints=True,  # the fake owner endpoint listens on loopback
             recompute_seconds=3600,
             health_interval_seconds=3600,
         )
         fake = {"answer": ANSWER, "first_token_delay": FIRST_TOKEN_DELAY}
         alpha = FakeServer(FakeModel(served_name="alpha", **fake))  # type: ignore[arg-type]
         beta = FakeServer(FakeModel(served_name="beta", **fake))  # type: ignore[arg-type]
+        owned = FakeServer(FakeModel(served_name="bench-owner", answer="Hello there."))
         timer: ServerTimer | None = None
 
         def wrap(app: ASGIApp) -> ASGIApp:
@@ -177,12 +216,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             timer = ServerTimer(app)
             return timer
 
-        with alpha, beta, LiveServer(settings, wrap=wrap) as server:
+        with alpha, beta, owned, LiveServer(settings, wrap=wrap) as server:
             register(server.app, Backends(alpha, beta))
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
                 page = browser.new_page()
                 weight = page_weight(page, server.url)
+                weights = {p: page_weight(page, server.url, p) for p in ("/owners", "/admin")}
+                verify_times = owner_verify(page, server.url, owned.base_url, args.verify_runs)
                 page_ttft(page, server.url)  # warm-up, both paths
                 api_ttft(server.url)
                 page_times, api_times = [], []
@@ -205,6 +246,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "web",
         "seed": args.seed,
         "page_weight_bytes": weight,
+        "page_weights_bytes": weights,
+        "owner_verify": {
+            "runs": args.verify_runs,
+            "poll_interval_ms": 1000,
+            "shown_s": describe(verify_times, digits=2),
+            "target_s": 5,
+        },
         "ttft": {
             "fake_first_token_delay_ms": FIRST_TOKEN_DELAY * 1000,
             "page_ms": describe(page_times, scale=1000, digits=2),

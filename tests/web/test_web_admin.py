@@ -191,7 +191,7 @@ def test_admin_journey(tab: Tab, live: LiveServer, endpoint: FakeServer) -> None
     card(page, "admin-suspended", "Drifted-7B").get_by_role("button", name="Re-verify").click()
     back = card(page, "admin-pending", "Drifted-7B")
     expect(back.get_by_test_id("verification-report")).to_have_attribute(
-        "data-status", "verified", timeout=15_000
+        "data-status", "verified", timeout=30_000
     )
     expect(page.get_by_test_id("admin-suspended")).to_contain_text("No suspended models.")
 

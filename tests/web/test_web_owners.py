@@ -133,7 +133,7 @@ def test_owner_journey(tab: Tab, live: LiveServer, endpoint: FakeServer) -> None
     fill(page, endpoint.base_url, api_key=KEY)
     page.get_by_role("button", name="Register and verify").click()
     rep = report(page, "Acme-7B")
-    expect(rep).to_have_attribute("data-status", "verified", timeout=15_000)
+    expect(rep).to_have_attribute("data-status", "verified", timeout=30_000)
     checks = rep.locator("li.check")
     assert checks.count() >= 4
     for i in range(checks.count()):
@@ -266,7 +266,7 @@ def test_double_submit_and_a_taken_name(tab: Tab, live: LiveServer, endpoint: Fa
         }"""
     )
     assert disabled is True
-    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=15_000)
+    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=30_000)
     # The form was reset: a double click on it now stops at the browser's checks.
     page.get_by_role("button", name="Register and verify").dblclick()
     expect(page.locator("#model-name-error")).to_have_text("required")
@@ -309,7 +309,7 @@ def test_registration_limit_reached(tab: Tab, live: LiveServer, endpoint: FakeSe
     live.app.state.limits.items["owners"] = parse("1/hour")
     fill(page, endpoint.base_url)
     page.get_by_role("button", name="Register and verify").click()
-    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=15_000)
+    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=30_000)
     fill(page, endpoint.base_url, name="Acme-8B")
     page.get_by_role("button", name="Register and verify").click()
     form_error = page.get_by_test_id("register-model").locator('[data-error-for="_form"]')
@@ -345,7 +345,7 @@ def test_xss_in_owner_fields_and_probe_answers(tab: Tab, live: LiveServer) -> No
         )
         page.get_by_role("button", name="Register and verify").click()
         rep = report(page, "Evil")
-        expect(rep).to_have_attribute("data-status", "rejected", timeout=15_000)
+        expect(rep).to_have_attribute("data-status", "rejected", timeout=30_000)
     models = page.get_by_test_id("owner-models")
     expect(rep.locator('li[data-check="models"] .check-detail')).to_contain_text(XSS)
     expect(models).to_contain_text(f"Evil {XSS}")
@@ -364,7 +364,7 @@ def test_phone_width(tab: Tab, live: LiveServer, endpoint: FakeServer) -> None:
     get_token(page)
     fill(page, endpoint.base_url)
     page.get_by_role("button", name="Register and verify").tap()
-    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=15_000)
+    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=30_000)
     widths = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
     assert widths[0] <= widths[1], widths
     publish(tab, "owners-phone")
@@ -378,7 +378,7 @@ def test_dark_scheme(tab: Tab, live: LiveServer, endpoint: FakeServer) -> None:
     get_token(page)
     fill(page, endpoint.base_url)
     page.get_by_role("button", name="Register and verify").click()
-    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=15_000)
+    expect(report(page, "Acme-7B")).to_have_attribute("data-status", "verified", timeout=30_000)
     background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(17, 19, 24)"
     publish(tab, "owners-dark")

@@ -156,15 +156,19 @@ async function pollVerifying() {
     while (state.token) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       if (!state.token) return;
-      const still = await call("GET", "/api/v1/admin/models?status=verifying");
-      const shown = $("pending").querySelectorAll('[data-status="verifying"]').length;
+      let still;
+      try {
+        still = await call("GET", "/api/v1/admin/models?status=verifying");
+      } catch (err) {
+        if (err.code === "signed_out") return;
+        continue; // a dropped request: ask again on the next tick
+      }
+      const shown = $("pending").querySelectorAll('article[data-status="verifying"]').length;
       if (still.length !== shown || !still.length) {
-        await loadModels();
+        await loadModels().catch(() => {});
         if (!still.length) return;
       }
     }
-  } catch {
-    // signed out or the server went away: the next load starts polling again
   } finally {
     state.polling = false;
   }

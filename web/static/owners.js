@@ -103,7 +103,7 @@ function localErrors(form) {
     if (input.validity.valid) continue;
     if (input.validity.valueMissing) errors[input.name] = "required";
     else if (input.validity.tooLong) errors[input.name] = `at most ${input.maxLength} characters`;
-    else if (input.validity.typeMismatch) errors[input.name] = input.type === "url" ? "not a URL (http:// or https://…)" : "not an email address";
+    else if (input.validity.typeMismatch) errors[input.name] = input.type === "url" ? "not a URL: it starts with http or https, then ://" : "not an email address";
     else errors[input.name] = input.validationMessage;
   }
   return errors;
@@ -182,6 +182,7 @@ async function poll(id) {
       try {
         model = await authed(state.token, "GET", `/api/v1/models/${id}`);
       } catch (err) {
+        if (err instanceof ApiError && err.status === 0) continue; // dropped: ask again
         handleAuthError(err);
         return;
       }
