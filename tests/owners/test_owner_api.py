@@ -210,6 +210,39 @@ async def test_register_validation(
 
 
 @pytest.mark.parametrize(
+    ("aliases", "what"),
+    [
+        ([f"Alias{i}" for i in range(21)], "at most 20"),
+        (["Acme", ""], "at least 2"),
+        (["Acme", "   "], "at least 2"),
+        (["A"], "at least 2"),
+        (["x" * 65], "at most 64"),
+        ("Acme", "valid list"),
+        ([3], "valid string"),
+    ],
+)
+async def test_register_refuses_bad_aliases(
+    client: httpx.AsyncClient, aliases: Any, what: str
+) -> None:
+    _, auth = await owner(client)
+    r = await client.post("/api/v1/models", json=model_body(aliases=aliases), headers=auth)
+    error = assert_error(r, 422, "validation_error")
+    assert "aliases" in error["message"] and what in error["message"]
+    r = await client.post("/api/v1/models/1/verify", json={"aliases": aliases}, headers=auth)
+    assert_error(r, 422, "validation_error")
+
+
+async def test_owner_aliases_are_kept_and_shown(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _, auth = await owner(client)
+    aliases = [" Acme Research ", "acme research", "Roadrunner"] + [f"A{i:02d}" for i in range(17)]
+    model_id = await register(client, auth, aliases=aliases)
+    model = (await client.get(f"/api/v1/models/{model_id}", headers=auth)).json()
+    assert model["owner_aliases"][:2] == ["Acme Research", "Roadrunner"]
+    assert len(model["owner_aliases"]) == 19
+    assert model["aliases"][:3] == ["7b", "Acme Research", "Roadrunner"]
+
+
+@pytest.mark.parametrize(
     "base_url",
     [
         "http://127.0.0.1:8000",
