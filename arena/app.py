@@ -25,6 +25,7 @@ from arena.models.canaries import canary_loop
 from arena.models.probing import probe_loop
 from arena.owners import router as owners_router
 from arena.ratelimit import RateLimits
+from arena.requestid import RequestIdMiddleware
 from arena.responses import FastJSONResponse
 from arena.secret_key import resolve_secret_key
 from arena.security import SecurityMiddleware
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(SecurityMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has it
     app.include_router(health.router)
     app.include_router(owners_router.router)
     app.include_router(models_router.router)

@@ -2,7 +2,9 @@
 
 The cookie is the client's identity for votes and limits; the address (and its /24 or /48
 network) is counted too, so clearing cookies does not reset a limit. Raw addresses are never
-stored, only HMACs keyed with ARENA_SECRET_KEY.
+stored, only HMACs keyed with ARENA_SECRET_KEY. Behind a reverse proxy the address is the one
+the proxy saw, taken from X-Forwarded-For only when the proxy's own address is in
+ARENA_FORWARDED_ALLOW_IPS (uvicorn rewrites the ASGI client; see arena/server.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ class ClientIdentity:
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
     return URLSafeSerializer(settings.secret_key.get_secret_value(), salt="arena-client")
+
+
+def canonical_address(address: str) -> str:
+    """One spelling per address (``2001:DB8::1`` and ``2001:db8:0::1`` hash alike); a value
+    that is not an IP address is kept as it is."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
 
 
 def _network(address: str) -> str:
@@ -72,7 +83,9 @@ def ensure_client(request: Request, response: Response, settings: Settings) -> s
 
 
 def identify(request: Request, settings: Settings, cid: str) -> ClientIdentity:
-    address = request.client.host if request.client else "unknown"
+    # The peer uvicorn reports: the socket's address, or, when ARENA_FORWARDED_ALLOW_IPS
+    # names the peer, the X-Forwarded-For entry uvicorn's proxy middleware picked.
+    address = canonical_address(request.client.host) if request.client else "unknown"
     trusted = False
     try:
         ip = ipaddress.ip_address(address)

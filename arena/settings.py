@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -80,6 +80,36 @@ class Settings(BaseSettings):
     abuse_burst_share: float = Field(default=0.5, gt=0, le=1)
     abuse_burst_min_votes: int = Field(default=200, ge=1)
     cookie_secure: bool = False
+    # Operations (arena/logs.py, arena/requestid.py, docs/operations.md): log format and
+    # level, the access log's client addresses (hashed by default: raw addresses are never
+    # stored, so they are not printed either), and the reverse proxies whose X-Forwarded-For
+    # is believed (none by default: a client could otherwise choose its own address).
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    access_log: Literal["hashed", "raw", "off"] = "hashed"
+    forwarded_allow_ips: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+
+    @field_validator("log_format", "log_level", "access_log", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{part!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)"
+                ) from None
+        return networks
 
     @field_validator("trusted_networks", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ import orjson
 
 from arena.battles.turns import SidePlan, SideResult, TurnPlan
 from arena.db import utcnow
+from arena.requestid import upstream_headers
 from serving.client import BackendError, Done, Finish, TextDelta, stream_chat
 from serving.metrics import ServingMetrics
 
@@ -61,6 +62,7 @@ class _Turn:
                 plan.messages,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
+                headers=upstream_headers(side),
             ):
                 if isinstance(event, TextDelta):
                     if event.text:
