@@ -6,8 +6,9 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.responses import FastJSONResponse
@@ -26,7 +27,18 @@ _TYPE_BY_STATUS = {
     422: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable_error",
+    507: "service_unavailable_error",
 }
+
+# Database trouble a client can wait out (a restart, a lost connection, a busy or read-only
+# file, an exhausted pool) is 503, a full disk 507: both in the envelope, never a 500, and
+# nothing was committed. Other database errors stay 500s: they are bugs.
+_SQLITE_FULL = 13
+_SQLITE_TRANSIENT = {5, 6, 8, 10, 14, 15}  # BUSY, LOCKED, READONLY, IOERR, CANTOPEN, PROTOCOL
+_PG_FULL = "53100"
+# connection exception, transaction rollback, insufficient resources, object not in
+# prerequisite state (lock not available), operator intervention (shutdown, cancel)
+_PG_TRANSIENT_CLASSES = ("08", "40", "53", "55", "57")
 
 
 class ArenaError(Exception):
@@ -97,6 +109,58 @@ async def _validation_error(_: Request, exc: Exception) -> FastJSONResponse:
     return error_response(422, "validation_error", _describe_validation(exc))
 
 
+def database_problem(exc: BaseException) -> str | None:
+    """ "full", "unavailable", or None for a database error that is not the client's to wait out."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection free in time
+        return "unavailable"
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        primary = sqlite_code & 0xFF
+        if primary == _SQLITE_FULL:
+            return "full"
+        return "unavailable" if primary in _SQLITE_TRANSIENT else None
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == _PG_FULL:
+        return "full"
+    if exc.connection_invalidated:
+        return "unavailable"
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) and (
+        sqlstate is None or sqlstate[:2] in _PG_TRANSIENT_CLASSES
+    ):
+        return "unavailable"
+    return None
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    problem = database_problem(exc)
+    if problem is None:
+        raise exc  # on to the 500 handler
+    log.warning(
+        "database %s on %s %s: %s",
+        problem,
+        request.method,
+        request.url.path,
+        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+    )
+    if problem == "full":
+        error = ArenaError(
+            507, "storage_full", "the database has no space left; nothing was saved, try later"
+        )
+    else:
+        error = ArenaError(
+            503,
+            "database_unavailable",
+            "the database is unavailable right now; nothing was saved, try again shortly",
+            headers={"Retry-After": "2"},
+        )
+    # Through the handler installed for ArenaError, so pages get their HTML error page.
+    handler = request.app.exception_handlers[ArenaError]
+    response: Response = await handler(request, error)
+    return response
+
+
 async def _unhandled(request: Request, exc: Exception) -> FastJSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal server error", type="api_error")
@@ -106,4 +170,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ArenaError, _arena_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
