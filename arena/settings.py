@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # network (not in trusted_networks) casting more than this share of them is flagged.
     abuse_burst_share: float = Field(default=0.5, gt=0, le=1)
     abuse_burst_min_votes: int = Field(default=200, ge=1)
+    # De-duplication (arena/votes/dedup.py, README "Exclusion rules"): a prompt among the top
+    # dedup_top_share of prompts by votes keeps its first max(dedup_max_votes, that share's
+    # cut-off count) votes; later ones are excluded as duplicate_prompt.
+    dedup_max_votes: int = Field(default=20, ge=1)
+    dedup_top_share: float = Field(default=0.001, gt=0, lt=1)
     cookie_secure: bool = False
     # Operations (arena/logs.py, arena/requestid.py, docs/operations.md): log format and
     # level, the access log's client addresses (hashed by default: raw addresses are never

@@ -1,8 +1,9 @@
 """Read a battles file (.jsonl, .json, .csv, .parquet) into index arrays.
 
 Columns ``model_a, model_b, winner`` (LMSYS spelling of ``winner``), an optional
-boolean ``included`` (false rows are skipped, null counts as true), anything else
-ignored. Reading
+boolean ``included`` (false rows are skipped, null counts as true), an optional
+``categories`` string (comma-joined tags; read only when a category is asked for), anything
+else ignored. Reading
 goes through pyarrow's multi-threaded readers and stays columnar until the
 final integer arrays; only the error path looks at single lines, to name them.
 """
@@ -25,6 +26,7 @@ __all__ = ["SUFFIXES", "Battles", "read_battles", "read_counts", "where"]
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 REQUIRED = ("model_a", "model_b", "winner")
+CATEGORIES = "categories"
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,12 +102,12 @@ def _record_problem(obj: object) -> str | None:
     return None
 
 
-def _read_jsonl(path: Path, extra: tuple[str, ...]) -> Any:
+def _read_jsonl(path: Path, extra: tuple[str, ...], text: tuple[str, ...]) -> Any:
     import pyarrow as pa
     import pyarrow.json as pj
 
     schema = pa.schema(
-        [(c, pa.string()) for c in REQUIRED]
+        [(c, pa.string()) for c in (*REQUIRED, *text)]
         + [("included", pa.bool_())]
         + [(c, pa.float64()) for c in extra]
     )
@@ -116,7 +118,7 @@ def _read_jsonl(path: Path, extra: tuple[str, ...]) -> Any:
         raise RatingsInputError(_jsonl_problem(path) or f"{path.name}: {exc}") from None
 
 
-def _read_json_array(path: Path, extra: tuple[str, ...]) -> Any:
+def _read_json_array(path: Path, extra: tuple[str, ...], text: tuple[str, ...]) -> Any:
     import pyarrow as pa
 
     try:
@@ -130,6 +132,11 @@ def _read_json_array(path: Path, extra: tuple[str, ...]) -> Any:
         if problem:
             raise RatingsInputError(f"{path.name} item {number}: {problem}")
     columns = {c: pa.array([o.get(c) for o in data], type=pa.string()) for c in REQUIRED}
+    for c in text:
+        try:
+            columns[c] = pa.array([o.get(c) for o in data], type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise RatingsInputError(f"{path.name}: column {c!r} must hold strings") from None
     columns["included"] = pa.array([o.get("included") for o in data], type=pa.bool_())
     for c in extra:
         try:
@@ -139,16 +146,16 @@ def _read_json_array(path: Path, extra: tuple[str, ...]) -> Any:
     return pa.table(columns)
 
 
-def _read_csv(path: Path, extra: tuple[str, ...]) -> Any:
+def _read_csv(path: Path, extra: tuple[str, ...], text: tuple[str, ...]) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pc_csv
 
-    types = {c: pa.string() for c in REQUIRED}
+    types = {c: pa.string() for c in (*REQUIRED, *text)}
     types["included"] = pa.bool_()
     types.update((c, pa.float64()) for c in extra)
     convert = pc_csv.ConvertOptions(
         column_types=types,
-        include_columns=[*REQUIRED, "included", *extra],
+        include_columns=[*REQUIRED, "included", *extra, *text],
         include_missing_columns=True,
         strings_can_be_null=False,
     )
@@ -158,18 +165,21 @@ def _read_csv(path: Path, extra: tuple[str, ...]) -> Any:
         raise RatingsInputError(f"{path.name}: {exc}".splitlines()[0]) from None
 
 
-def _read_parquet(path: Path, extra: tuple[str, ...]) -> Any:
+def _read_parquet(path: Path, extra: tuple[str, ...], text: tuple[str, ...]) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         names = set(pq.read_schema(path).names)
-        wanted = (*REQUIRED, "included", *extra)
+        wanted = (*REQUIRED, "included", *extra, *text)
         table = pq.read_table(path, columns=[c for c in wanted if c in names])
     except (pa.ArrowInvalid, OSError) as exc:
         raise RatingsInputError(f"{path.name}: not a readable Parquet file ({exc})") from None
-    for c in REQUIRED:
+    for c in (*REQUIRED, *text):
         if c not in names:
+            if c in text:
+                table = table.append_column(c, pa.nulls(table.num_rows, pa.string()))
+                continue
             raise RatingsInputError(f"{path.name}: missing column {c!r}")
         if not pa.types.is_string(table[c].type):
             try:
@@ -197,7 +207,7 @@ def _read_parquet(path: Path, extra: tuple[str, ...]) -> Any:
     return table
 
 
-def _read_table(path: Path, extra: tuple[str, ...] = ()) -> Any:
+def _read_table(path: Path, extra: tuple[str, ...] = (), text: tuple[str, ...] = ()) -> Any:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise RatingsInputError(
@@ -216,7 +226,7 @@ def _read_table(path: Path, extra: tuple[str, ...] = ()) -> Any:
         ".csv": _read_csv,
         ".parquet": _read_parquet,
     }
-    return readers[suffix](path, extra)
+    return readers[suffix](path, extra, text)
 
 
 def _first(mask: Any) -> int:
@@ -226,25 +236,47 @@ def _first(mask: Any) -> int:
     return int(pc.index(pc.fill_null(mask, False), True).as_py())
 
 
-def read_battles(path: Path, *, extra_columns: tuple[str, ...] = ()) -> Battles:
+def _in_category(column: Any, category: str) -> Any:
+    """Rows whose comma-joined tags hold ``category`` exactly (null: no tags)."""
+    import pyarrow.compute as pc
+
+    padded = pc.binary_join_element_wise(",", pc.fill_null(column, ""), ",", "")
+    return pc.match_substring(padded, f",{category},")
+
+
+def read_battles(
+    path: Path, *, extra_columns: tuple[str, ...] = (), category: str | None = None
+) -> Battles:
     """Read and validate a battles file; raises :class:`RatingsInputError`.
 
     ``extra_columns`` are read as float64 (null where absent) and kept in
-    ``Battles.table`` for the included rows.
+    ``Battles.table`` for the included rows. ``category``: only rows whose
+    ``categories`` column holds that tag (comma-split, exact match).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = _read_table(path, extra_columns)
+    if category is not None and (not category or "," in category):
+        raise RatingsInputError(f"category must be one tag without commas, got {category!r}")
+    text = (CATEGORIES,) if category is not None else ()
+    table = _read_table(path, extra_columns, text)
     if table.num_rows == 0:
         raise RatingsInputError(f"{path.name}: no battles")
     rows = None
     included = table["included"]
-    if included.null_count < table.num_rows:
-        keep = pc.fill_null(included, True)
+    keep = pc.fill_null(included, True) if included.null_count < table.num_rows else None
+    if category is not None:
+        tags = table[CATEGORIES]
+        if tags.null_count == table.num_rows:
+            raise RatingsInputError(f"{path.name}: no {CATEGORIES!r} column (needed by --category)")
+        wanted = _in_category(tags, category)
+        keep = wanted if keep is None else pc.and_(keep, wanted)
+    if keep is not None:
         rows = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
         table = table.filter(keep)
         if table.num_rows == 0:
+            if category is not None:
+                raise RatingsInputError(f"{path.name}: no included battle in category {category!r}")
             raise RatingsInputError(f"{path.name}: every battle has included = false")
 
     def place(k: int) -> str:

@@ -92,16 +92,17 @@ def fit_file_leaderboard(
     seed: int = 0,
     style: bool = False,
     prior: float | None = None,
+    category: str | None = None,
 ) -> Leaderboard:
     """Like :func:`fit_file` but returns the :class:`Leaderboard` itself."""
     check_prior(prior)
     if not style:
-        battles = read_battles(path)
+        battles = read_battles(path, category=category)
         return fit_counts(
             battles.counts(), anchor=anchor, ci=ci, rounds=rounds, seed=seed, prior=prior
         )
     columns = tuple(f"{stem}_{side}" for side in "ab" for stem in STYLE_FEATURES)
-    battles = read_battles(path, extra_columns=columns)
+    battles = read_battles(path, extra_columns=columns, category=category)
     import pyarrow.compute as pc
 
     values = []
@@ -138,6 +139,7 @@ def fit_file(
     seed: int,
     style: bool,
     prior: float | None = None,
+    category: str | None = None,
 ) -> list[dict[str, object]]:
     """Rate the battles in ``path``: ``{model, rating, ci_low, ci_high, rank, rank_ub, battles}``.
 
@@ -146,8 +148,16 @@ def fit_file(
     ``str()`` is a one-line message (:class:`~ratings.errors.RatingsInputError` for
     anything wrong with the file or data). Without ``prior`` the fit is the exact
     MLE and raises when it does not exist; ``prior=P`` adds ``P`` virtual ties of
-    every model against the mean (:mod:`ratings.bt`).
+    every model against the mean (:mod:`ratings.bt`). ``category``: only the rows
+    whose ``categories`` column holds that tag.
     """
     return fit_file_leaderboard(
-        path, anchor=anchor, ci=ci, rounds=rounds, seed=seed, style=style, prior=prior
+        path,
+        anchor=anchor,
+        ci=ci,
+        rounds=rounds,
+        seed=seed,
+        style=style,
+        prior=prior,
+        category=category,
     ).rows()

@@ -41,6 +41,9 @@ class BattleTurn(Base):
     attempts: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Categories of the conversation up to this turn, set when both answers are stored; the
+    # vote copies the last turn's.
+    categories: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class BattleResponse(Base):

@@ -20,6 +20,7 @@ from arena.battles.service import (
     turns_of,
 )
 from arena.battles.tables import Battle, BattleResponse, BattleTurn
+from arena.categories import Conversation, categorize, join_tags
 from arena.crypto import api_key_from_ref
 from arena.db import utcnow
 from arena.errors import ArenaError
@@ -204,6 +205,14 @@ def close_turn(session: Session, plan: TurnPlan, results: dict[str, SideResult])
     assert turn is not None and battle is not None
     turn.status = "done" if ok else "failed"
     turn.finished_at = now
+    turn.categories = join_tags(categorize(_conversation(plan, results))) if ok else ""
     battle.last_finished_at = now if ok else None
     session.flush()
     return ok
+
+
+def _conversation(plan: TurnPlan, results: dict[str, SideResult]) -> Conversation:
+    a, b = plan.sides
+    return Conversation.from_sides(
+        a.messages, b.messages, results[a.side].content, results[b.side].content
+    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from arena.cli.common import CiMethod, JsonOption, choice, echo_json, fail, load_settings, session
 
 app = typer.Typer(no_args_is_help=True, help="Bradley-Terry ratings.")
+
+View = Literal["default", "style"]
 
 
 @app.command("fit")
@@ -23,6 +25,14 @@ def fit(
     rounds: Annotated[int, typer.Option(min=1, help="Bootstrap rounds.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     style: Annotated[bool, typer.Option("--style", help="Style-controlled ratings.")] = False,
+    view: Annotated[
+        View | None,
+        typer.Option(parser=choice(View, "--view"), help="style is the same as --style."),
+    ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(help="Only rows whose categories column holds NAME (e.g. coding, lang:de)."),
+    ] = None,
     prior: Annotated[
         float | None,
         typer.Option(
@@ -45,11 +55,22 @@ def fit(
         fail(str(exc))
     if prior is not None and not prior > 0:
         fail(f"--prior must be > 0 (virtual ties per model), got {prior:g}")
+    if view == "default" and style:
+        fail("--view default contradicts --style")
+    if category is not None and (not category.strip() or "," in category):
+        fail(f"--category must be one tag without commas, got {category!r}")
     if not path.is_file():
         fail(f"no such file: {path}")
     try:
         rows = fit_file(
-            path, anchor=pinned, ci=ci, rounds=rounds, seed=seed, style=style, prior=prior
+            path,
+            anchor=pinned,
+            ci=ci,
+            rounds=rounds,
+            seed=seed,
+            style=style or view == "style",
+            prior=prior,
+            category=category,
         )
     except RatingsError as exc:
         fail(str(exc))

@@ -65,6 +65,7 @@ VOTE_COLUMNS = Columns.of(
     ("model_b", "string"),
     ("winner", "string"),
     ("turns", "int64"),
+    ("categories", "string"),
     ("included", "bool"),
     ("exclusion_reason", "string"),
     ("excluded_at", "float64"),
@@ -109,6 +110,7 @@ _FIELDS = (
     Vote.turns,
     Vote.included,
     *(getattr(Vote, attr) for _, attr in _STYLE),
+    Vote.categories,
 )
 
 
@@ -169,6 +171,7 @@ def vote_rows(
                 "model_b": names[r[4]],
                 "winner": LMSYS_WINNER[r[5]],
                 "turns": r[6],
+                "categories": r[18],
                 "included": included,
                 "exclusion_reason": state.reason,
                 "excluded_at": state.excluded_at,

@@ -27,6 +27,8 @@ from arena.errors import ArenaError
 from arena.models.tables import ModelEndpoint
 from arena.settings import Settings
 from arena.votes.abuse import Flag, check_abuse
+from arena.votes.dedup import REASON as DUPLICATE_PROMPT
+from arena.votes.dedup import duplicate_prompt
 from arena.votes.identity import find_identity, identity_terms
 from arena.votes.style import ZERO, StyleFeatures, style_columns, style_features
 from arena.votes.tables import Vote, VoteExclusion
@@ -77,6 +79,8 @@ def cast_vote(
     models = battle_models(session, battle)
     scan = _scan_answers(models, turns, responses_of(session, [t.id for t in turns]))
     vote = _build_vote(battle, winner, len(turns), who, scan)
+    # Computed when the last turn closed (arena.categories); the vote keeps them as they were.
+    vote.categories = turns[-1].categories
     # Judged before the vote joins the session, so it is not counted among the earlier ones.
     flags = check_abuse(session, settings, who, vote)
     session.add(vote)
@@ -86,6 +90,9 @@ def cast_vote(
     except IntegrityError:
         raise already_voted() from None
     excluded = _exclusion_reasons(settings, vote, scan, flags)
+    duplicate = duplicate_prompt(session, settings, turns[0].content)
+    if duplicate:
+        excluded[DUPLICATE_PROMPT] = duplicate
     _apply_exclusions(session, vote, excluded, flags)
     return CastVote(vote, reveal(models), excluded)
 

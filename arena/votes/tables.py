@@ -39,6 +39,19 @@ class Vote(Base):
     a_bold: Mapped[int] = mapped_column(default=0)
     b_bold: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Tags of the conversation (arena.categories), comma-joined and sorted; "" for none and for
+    # votes cast before categories existed.
+    categories: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class PromptCount(Base):
+    """Votes cast per prompt (hash of the normalised first user message), for the
+    `duplicate_prompt` rule (arena/votes/dedup.py)."""
+
+    __tablename__ = "prompt_counts"
+
+    prompt_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    votes: Mapped[int] = mapped_column(index=True)
 
 
 class VoteExclusion(Base):
