@@ -278,9 +278,13 @@ def main(argv: list[str] | None = None) -> None:
         seeded = seed_votes_1m(url, Voters(args.voters), ids, args.votes, SEED)
         seeded.pop("truth")
         meas["seeded"] = seeded
+        # Written after every phase, so a failure late in a long run keeps what was measured.
         meas["recompute_full"] = recompute_full(url, args.repeat)
+        write_results(args.out, out)
         meas["recompute_appended"], first = recompute_appended(url, args.votes, args.append)
+        write_results(args.out, out)
         meas["build"] = build(url, first)
+        write_results(args.out, out)
         meas["serve"] = serve(url, first)
     out["machine"]["load_avg_at_end"] = loadavg()
     print(write_results(args.out, out))
