@@ -99,12 +99,12 @@ class FakeModel:
     def reply_text(self, body: dict[str, Any]) -> str:
         """The answer to one request body."""
         if self.nondeterministic:
-            return _babble(random.Random(), 24)
+            return babble(random.Random(), 24)
         if self.weights is None:
             return self.answer
         conversation = orjson.dumps(body.get("messages"), option=orjson.OPT_SORT_KEYS)
         seed = hashlib.sha256(str(self.weights).encode() + b"\0" + conversation).digest()
-        return _babble(random.Random(seed), 24)
+        return babble(random.Random(seed), 24)
 
     def tokens(self, body: dict[str, Any] | None = None) -> list[str]:
         text = self.answer if body is None else self.reply_text(body)
@@ -166,7 +166,7 @@ _WORDS = [
 ]
 
 
-def _babble(rng: random.Random, count: int) -> str:
+def babble(rng: random.Random, count: int) -> str:
     words = [rng.choice(_WORDS) for _ in range(count)]
     return " ".join(words).capitalize() + "."
 
