@@ -29,7 +29,7 @@ IDENTITY_PROMPTS: tuple[tuple[dict[str, str], ...], ...] = (
         {"role": "user", "content": "Introduce yourself: your model name and who trained you."},
     ),
 )
-IDENTITY_MAX_WORDS = 48
+IDENTITY_MAX_TOKENS = 48
 MAX_NAMES = 12
 
 # One name token: a capital, then letters/digits, joined by dots or dashes (Qwen2.5-Coder).
@@ -52,67 +52,17 @@ _PATTERNS = (
 
 # Words that describe any assistant; a name made only of these identifies nobody, and they
 # are trimmed from the ends of longer ones ("Qwen Assistant" → "Qwen").
-GENERIC = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "i",
-        "me",
-        "my",
-        "you",
-        "it",
-        "this",
-        "that",
-        "here",
-        "there",
-        "hello",
-        "hi",
-        "yes",
-        "no",
-        "not",
-        "just",
-        "sorry",
-        "ai",
-        "assistant",
-        "assistants",
-        "artificial",
-        "intelligence",
-        "language",
-        "languages",
-        "model",
-        "models",
-        "large",
-        "llm",
-        "llms",
-        "helpful",
-        "chatbot",
-        "bot",
-        "virtual",
-        "computer",
-        "program",
-        "software",
-        "system",
-        "user",
-        "human",
-        "team",
-        "company",
-        "researchers",
-        "engineers",
-        "developers",
-        "group",
-        "organization",
-        "organisation",
-        "open",
-        "source",
-        "unknown",
-        "independent",
-        "digital",
-        "conversational",
-        "smart",
-        "friendly",
-    ]
-)
+# fmt: off
+GENERIC = frozenset((
+    "a", "an", "the", "i", "me", "my", "you", "it", "this", "that", "here", "there", "hello",
+    "hi", "yes", "no", "not", "just", "sorry", "ai", "assistant", "assistants", "artificial",
+    "intelligence", "language", "languages", "model", "models", "large", "llm", "llms",
+    "helpful", "chatbot", "bot", "virtual", "computer", "program", "software", "system", "user",
+    "human", "team", "company", "researchers", "engineers", "developers", "group",
+    "organization", "organisation", "open", "source", "unknown", "independent", "digital",
+    "conversational", "smart", "friendly",
+))
+# fmt: on
 
 
 def _trimmed(name: str) -> str | None:
@@ -173,7 +123,7 @@ class IdentityReport:
 
 
 async def ask_identity(
-    client: httpx.AsyncClient, endpoint: Endpoint, *, max_tokens: int = IDENTITY_MAX_WORDS
+    client: httpx.AsyncClient, endpoint: Endpoint, *, max_tokens: int = IDENTITY_MAX_TOKENS
 ) -> IdentityReport:
     """Every identity prompt at temperature 0; errors propagate (BackendError)."""
     started = time.monotonic()
