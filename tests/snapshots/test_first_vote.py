@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from arena.leaderboard.loop import recompute_once
+from arena.settings import Settings
 from tests.battles.support import send
 from tests.snapshots.support import assert_same_rows, download, fit_file, run_arena
 
@@ -55,3 +58,8 @@ async def test_prior_zero_waits_for_the_mle(arena: FastAPI, client: httpx.AsyncC
     await first_vote(client, "B")
     assert recompute_once(arena.state.sessionmaker, arena.state.settings) is None
     assert (await client.get("/api/v1/leaderboard")).json()["models"] == []
+
+
+def test_a_negative_prior_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="rating_prior"):
+        Settings(rating_prior=-1)
