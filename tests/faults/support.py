@@ -238,7 +238,7 @@ class PrivateRedis:
         finally:
             client.close()
 
-    def keys(self) -> list[bytes]:
+    def stored_keys(self) -> list[bytes]:
         import redis
 
         client = redis.Redis(port=self.port)
