@@ -60,3 +60,33 @@ def detect(text: str) -> str | None:
         return None
     found = detector().detect_language_of(body)
     return None if found is None else str(found.iso_code_639_1.name).lower()
+
+
+# One sentence per script the set covers: detecting them loads every language model up front.
+_WARM_TEXTS = (
+    "How are you today, and what should we cook tonight?",
+    "Как дела сегодня?",
+    "كيف حالك اليوم؟",
+    "今天天气怎么样",
+    "今日はいい天気ですね。",
+    "오늘 날씨 어때요?",
+    "आज मौसम कैसा है?",
+    "Πώς είσαι σήμερα;",
+    "מה שלומך היום?",
+    "วันนี้อากาศเป็นอย่างไร",
+)
+
+
+def warm() -> None:
+    """Build the detector and load its language models, so no turn waits for them."""
+    for text in _WARM_TEXTS:
+        detect(text)
+
+
+def warm_in_background() -> threading.Thread | None:
+    """Start `warm` on a daemon thread unless the detector is built already."""
+    if _detector is not None:
+        return None
+    thread = threading.Thread(target=warm, name="language-detector-warmup", daemon=True)
+    thread.start()
+    return thread
