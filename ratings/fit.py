@@ -15,6 +15,7 @@ from ratings.leaderboard import CiMethod, Leaderboard, build_leaderboard, fit_co
 from ratings.style import (
     STYLE_FEATURES,
     StyleBattles,
+    feature_rank_check,
     fit_style,
     style_bootstrap,
     style_sandwich,
@@ -49,8 +50,16 @@ def fit_battles_style(
     :func:`ratings.leaderboard.fit_counts`.
     """
     battles = StyleBattles.from_features(models, a, b, outcome, features_a, features_b)
+    kept, dropped = feature_rank_check(battles.x)
+    dropped_features = {feature_names[j]: why for j, why in dropped.items()}
+    if dropped:
+        battles = StyleBattles.from_arrays(
+            battles.models, battles.a, battles.b, battles.outcome, battles.x[:, kept]
+        )
+        feature_names = [feature_names[j] for j in kept]
     fit = fit_style(battles, reg=reg, tol=tol, prior=prior)
     half = None
+    coef_half = None
     samples = None
     params: dict[str, object] = {
         "method": "bradley-terry-style",
@@ -62,9 +71,13 @@ def fit_battles_style(
     }
     if prior is not None:
         params["prior"] = prior
+    if dropped_features:
+        # Not fittable (no variance, or spanned by the features kept): fitted without them.
+        params["dropped_features"] = dropped_features
     if ci == "sandwich":
         cov = style_sandwich(battles, fit, reg=reg, prior=prior)
         half = z_value() * np.sqrt(np.clip(np.diag(cov)[: battles.n_models], 0.0, None))
+        coef_half = z_value() * np.sqrt(np.clip(np.diag(cov)[battles.n_models :], 0.0, None))
     elif ci == "bootstrap":
         samples = style_bootstrap(battles, fit, rounds, seed, reg=reg, tol=tol, prior=prior)
         params.update(rounds=rounds, seed=seed)
@@ -80,6 +93,9 @@ def fit_battles_style(
         samples=samples,
         params=params,
         style_coefficients={n: float(c) for n, c in zip(feature_names, fit.coef, strict=True)},
+        style_half_width=None
+        if coef_half is None
+        else {n: float(h) for n, h in zip(feature_names, coef_half, strict=True)},
     )
 
 

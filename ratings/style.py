@@ -68,6 +68,35 @@ def normalize_features(features_a: npt.ArrayLike, features_b: npt.ArrayLike) -> 
     return x
 
 
+def feature_rank_check(x: FloatArray, tol: float = 1e-9) -> tuple[list[int], dict[int, str]]:
+    """Which standardised feature columns can be fitted together.
+
+    Greedy over columns in order: a column with (near) zero variance, or one that the kept
+    columns already span (collinear), is left out, because the contextual BT has no unique
+    coefficient for it. Returns the kept column indices and, per dropped index, the reason
+    (``"zero variance"`` or ``"collinear"``).
+    """
+    n, f = x.shape
+    if n == 0:
+        return list(range(f)), {}
+    gram = np.asarray(x.T @ x, dtype=np.float64) / max(n - 1, 1)
+    kept: list[int] = []
+    dropped: dict[int, str] = {}
+    for j in range(f):
+        if gram[j, j] <= tol:
+            dropped[j] = "zero variance"
+            continue
+        trial = [*kept, j]
+        sub = gram[np.ix_(trial, trial)]
+        # Smallest eigenvalue relative to the largest: 0 when the column adds nothing new.
+        eig = np.linalg.eigvalsh(sub)
+        if eig[0] <= tol * max(float(eig[-1]), 1.0):
+            dropped[j] = "collinear"
+            continue
+        kept.append(j)
+    return kept, dropped
+
+
 @dataclass(frozen=True, eq=False)
 class StyleBattles:
     """Battles one by one, each with its style covariates.
@@ -222,7 +251,9 @@ class _Design:
         out[:m, :m] = -sym
         out[np.arange(m), np.arange(m)] = sym.sum(axis=1)
         vx = self.xt * v
-        cross = np.stack([self._fold(vx[k])[1] for k in range(f)], axis=1)
+        cross = (
+            np.stack([self._fold(vx[k])[1] for k in range(f)], axis=1) if f else np.zeros((m, 0))
+        )
         out[:m, m:] = cross
         out[m:, :m] = cross.T
         out[m:, m:] = vx @ self.xt.T
