@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     access_log: Literal["hashed", "raw", "off"] = "hashed"
     forwarded_allow_ips: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    # Data page (/data, arena/web/data_page.py): the licence every download is published
+    # under, an SPDX identifier (shown on the page and sent as a rel="license" link with
+    # each download). CC-BY-4.0 by default: any reuse, commercial included, with credit.
+    data_license: str = Field(
+        default="CC-BY-4.0", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9.+-]+$"
+    )
 
     @field_validator("log_format", "log_level", "access_log", mode="before")
     @classmethod

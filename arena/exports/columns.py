@@ -25,79 +25,102 @@ BATCH = 20_000
 
 @dataclass(frozen=True)
 class Columns:
-    """Column names in file order and their Arrow types (by name, so pyarrow loads late)."""
+    """Column names in file order, their Arrow types (by name, so pyarrow loads late) and
+    what each means: the /data page documents the downloads from these, so the docs are
+    the definitions."""
 
     names: tuple[str, ...]
     types: tuple[str, ...]
+    descriptions: tuple[str, ...]
 
     @classmethod
-    def of(cls, *pairs: tuple[str, str]) -> Columns:
-        return cls(tuple(n for n, _ in pairs), tuple(t for _, t in pairs))
+    def of(cls, *columns: tuple[str, str, str]) -> Columns:
+        return cls(
+            tuple(n for n, _, _ in columns),
+            tuple(t for _, t, _ in columns),
+            tuple(d for _, _, d in columns),
+        )
 
     def only(self, names: Sequence[str]) -> Columns:
         """These columns, in the given order; unknown names are an error."""
-        kinds = dict(zip(self.names, self.types, strict=True))
-        missing = [n for n in names if n not in kinds]
+        known = {c[0]: c for c in self.documented()}
+        missing = [n for n in names if n not in known]
         if missing:
             raise ValueError(f"unknown columns {missing}")
-        return Columns(tuple(names), tuple(kinds[n] for n in names))
+        return Columns.of(*(known[n] for n in names))
+
+    def documented(self) -> list[tuple[str, str, str]]:
+        """(name, type, description) per column, in file order."""
+        return list(zip(self.names, self.types, self.descriptions, strict=True))
 
 
 # Style features carry arena-rank's names, so `arena ratings fit --style` reads them.
 _STYLE = [
-    ("sum_assistant_tokens_a", "a_tokens"),
-    ("sum_assistant_tokens_b", "b_tokens"),
-    ("answer_chars_a", "a_chars"),
-    ("answer_chars_b", "b_chars"),
-    ("header_count_a", "a_headers"),
-    ("header_count_b", "b_headers"),
-    ("list_count_a", "a_lists"),
-    ("list_count_b", "b_lists"),
-    ("bold_count_a", "a_bold"),
-    ("bold_count_b", "b_bold"),
+    ("sum_assistant_tokens_a", "a_tokens", "completion tokens of A's answers, all turns"),
+    ("sum_assistant_tokens_b", "b_tokens", "completion tokens of B's answers, all turns"),
+    ("answer_chars_a", "a_chars", "characters of A's answers, all turns"),
+    ("answer_chars_b", "b_chars", "characters of B's answers, all turns"),
+    ("header_count_a", "a_headers", "Markdown headers in A's answers, outside code blocks"),
+    ("header_count_b", "b_headers", "Markdown headers in B's answers, outside code blocks"),
+    ("list_count_a", "a_lists", "Markdown list items in A's answers, outside code blocks"),
+    ("list_count_b", "b_lists", "Markdown list items in B's answers, outside code blocks"),
+    ("bold_count_a", "a_bold", "bold spans in A's answers, outside code blocks"),
+    ("bold_count_b", "b_bold", "bold spans in B's answers, outside code blocks"),
 ]
 
 VOTE_COLUMNS = Columns.of(
-    ("vote_id", "int64"),
-    ("battle_id", "string"),
-    ("tstamp", "float64"),
-    ("model_a", "string"),
-    ("model_b", "string"),
-    ("winner", "string"),
-    ("turns", "int64"),
-    ("categories", "string"),
-    ("included", "bool"),
-    ("exclusion_reason", "string"),
-    ("excluded_at", "float64"),
-    *((name, "int64") for name, _ in _STYLE),
+    ("vote_id", "int64", "the vote's id; rows are in this order"),
+    ("battle_id", "string", "the battle voted on"),
+    ("tstamp", "float64", "when the vote was cast, Unix seconds (UTC)"),
+    ("model_a", "string", "the model that answered as Model A"),
+    ("model_b", "string", "the model that answered as Model B"),
+    ("winner", "string", "model_a, model_b, tie or tie (bothbad), as in LMSYS arena dumps"),
+    ("turns", "int64", "user messages in the battle when the vote was cast"),
+    (
+        "categories",
+        "string",
+        "the conversation's category tags, comma-separated and sorted; empty for none",
+    ),
+    ("included", "bool", "whether the vote counts for the board (false: excluded)"),
+    (
+        "exclusion_reason",
+        "string",
+        "why it is excluded, reasons comma-separated and sorted; empty when counted",
+    ),
+    ("excluded_at", "float64", "when it was first excluded, Unix seconds; null when counted"),
+    *((name, "int64", meaning) for name, _, meaning in _STYLE),
 )
 PREFERENCE_COLUMNS = Columns.of(
-    ("vote_id", "int64"),
-    ("battle_id", "string"),
-    ("prompt", "string"),
-    ("conversation", "string"),
-    ("chosen", "string"),
-    ("rejected", "string"),
-    ("chosen_model", "string"),
-    ("rejected_model", "string"),
-    ("included", "bool"),
+    ("vote_id", "int64", "the vote's id"),
+    ("battle_id", "string", "the battle voted on"),
+    ("prompt", "string", "the last user message, the one both answers reply to"),
+    ("conversation", "string", "every user message of the battle, a JSON array of strings"),
+    ("chosen", "string", "the winning side's answer to the last message"),
+    ("rejected", "string", "the losing side's answer to the last message"),
+    ("chosen_model", "string", "the model that gave the chosen answer"),
+    ("rejected_model", "string", "the model that gave the rejected answer"),
+    ("included", "bool", "whether the vote counts for the board (false: excluded)"),
 )
 SNAPSHOT_COLUMNS = Columns.of(
-    ("snapshot_id", "int64"),
-    ("computed_at", "string"),
-    ("view", "string"),
-    ("category", "string"),
-    ("method", "string"),
-    ("vote_watermark", "int64"),
-    ("sha256", "string"),
-    ("fit_args", "string"),
-    ("model", "string"),
-    ("rating", "float64"),
-    ("ci_low", "float64"),
-    ("ci_high", "float64"),
-    ("rank", "int64"),
-    ("rank_ub", "int64"),
-    ("battles", "int64"),
+    ("snapshot_id", "int64", "the snapshot's id; GET /api/v1/snapshots/{id} describes it"),
+    ("computed_at", "string", "when the snapshot was computed, ISO 8601 (UTC)"),
+    ("view", "string", "the board's view (default: every counted vote)"),
+    ("category", "string", "the category the board is restricted to; null for all"),
+    ("method", "string", "the rating method (bradley-terry)"),
+    ("vote_watermark", "int64", "the highest vote id the recompute saw"),
+    ("sha256", "string", "hex sha256 of the snapshot's jsonl votes download"),
+    (
+        "fit_args",
+        "string",
+        "JSON array: the `arena ratings fit FILE --json` arguments that reproduce the rows",
+    ),
+    ("model", "string", "the model this row rates"),
+    ("rating", "float64", "Bradley-Terry rating on the Elo scale (mean 1000 unless anchored)"),
+    ("ci_low", "float64", "lower end of the 95% interval"),
+    ("ci_high", "float64", "upper end of the 95% interval"),
+    ("rank", "int64", "1 + the number of models rated higher"),
+    ("rank_ub", "int64", "1 + the number of models whose interval lies entirely above"),
+    ("battles", "int64", "counted votes this model was in"),
 )
 
 _FIELDS = (
@@ -109,7 +132,7 @@ _FIELDS = (
     Vote.winner,
     Vote.turns,
     Vote.included,
-    *(getattr(Vote, attr) for _, attr in _STYLE),
+    *(getattr(Vote, attr) for _, attr, _ in _STYLE),
     Vote.categories,
 )
 

@@ -59,8 +59,13 @@ def download(
     source: Callable[[Session], Iterator[list[dict[str, Any]]]],
     columns: Columns,
 ) -> StreamingResponse:
-    """Rows of ``source`` streamed as one attachment, encoded batch by batch."""
-    headers = {"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'}
+    """Rows of ``source`` streamed as one attachment, encoded batch by batch, with the
+    data licence as a ``rel="license"`` link (the one place all three formats have)."""
+    spdx = request.app.state.settings.data_license
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}.{fmt}"',
+        "Link": f'<https://spdx.org/licenses/{spdx}.html>; rel="license"',
+    }
     return StreamingResponse(
         _stream(request, source, columns, fmt), media_type=MEDIA_TYPES[fmt], headers=headers
     )

@@ -55,17 +55,17 @@ def _ledger(session: Session, lo: int, hi: int) -> dict[int, Ledger]:
     return {vid: Ledger(",".join(sorted(r)), first[vid]) for vid, r in reasons.items()}
 
 
-def vote_batches(session: Session) -> Iterator[list[dict[str, Any]]]:
-    """Every vote with its current `included` and its exclusion ledger."""
+def vote_batches(session: Session, lo: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Every vote (from id ``lo`` on) with its current `included` and its exclusion ledger."""
     names = model_names(session)
-    for raw in raw_vote_batches(session, vote_select()):
+    for raw in raw_vote_batches(session, vote_select(lo)):
         yield vote_rows(raw, names, _ledger(session, raw[0][0], raw[-1][0]))
 
 
-def preference_batches(session: Session) -> Iterator[list[dict[str, Any]]]:
-    """Decisive votes as (prompt, chosen, rejected): the last turn's answers, with the
-    whole conversation of user messages alongside."""
-    for votes in vote_batches(session):
+def preference_batches(session: Session, lo: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Decisive votes (from id ``lo`` on) as (prompt, chosen, rejected): the last turn's
+    answers, with the whole conversation of user messages alongside."""
+    for votes in vote_batches(session, lo):
         decisive = [v for v in votes if v["winner"] in ("model_a", "model_b")]
         battle_ids = [v["battle_id"] for v in decisive]
         if not battle_ids:
@@ -109,10 +109,12 @@ def preference_batches(session: Session) -> Iterator[list[dict[str, Any]]]:
         yield rows
 
 
-def snapshot_batches(session: Session) -> Iterator[list[dict[str, Any]]]:
+def snapshot_batches(session: Session, lo: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Every snapshot's rows (from snapshot ``lo`` on)."""
     stmt = (
         select(SnapshotRow, LeaderboardSnapshot)
         .join(LeaderboardSnapshot, LeaderboardSnapshot.id == SnapshotRow.snapshot_id)
+        .where(SnapshotRow.snapshot_id >= (lo or 0))
         .order_by(SnapshotRow.snapshot_id, SnapshotRow.rank, SnapshotRow.model)
         .execution_options(yield_per=BATCH)
     )

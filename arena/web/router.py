@@ -1,4 +1,4 @@
-"""The HTML pages: battle, leaderboard, model, owners and admin pages; plus the
+"""The HTML pages: battle, leaderboard, model, owners, admin and data pages; plus the
 rendered-answer fragments.
 
 Pages only read. Everything that changes state goes through the JSON API with `fetch`
@@ -19,10 +19,12 @@ from starlette.responses import Response
 
 from arena.battles.views import battle_view, turn_view
 from arena.deps import run_in_session
+from arena.errors import ArenaError
 from arena.leaderboard.views import current_board, model_history
 from arena.models.tables import LICENSES
 from arena.responses import FastJSONResponse
 from arena.web import charts, forms, stats
+from arena.web.data_page import data_page
 from arena.web.error_pages import error_page, install_error_pages
 from arena.web.render import render_markdown
 from arena.web.templating import STATIC_DIR, page
@@ -134,6 +136,26 @@ async def owners_page(request: Request) -> Response:
     response = page(request, "owners.html", context)
     response.headers.update(NO_STORE)
     return response
+
+
+def _cursor(before: str) -> int | None:
+    """``before`` as a snapshot id; anything else is a 400 (a page, not a stack)."""
+    if not before:
+        return None
+    if not (before.isascii() and before.isdigit() and 0 < int(before) < 2**62):
+        raise ArenaError(400, "invalid_cursor", "before must be a snapshot id (a whole number)")
+    return int(before)
+
+
+@router.get("/data")
+async def data(request: Request, before: str = "") -> Response:
+    """Every download, its columns and licence; the snapshots, newest first, below
+    ``before``."""
+    cursor = _cursor(before[:30])
+    base = str(request.base_url).rstrip("/")
+    license = request.app.state.settings.data_license
+    context = await run_in_session(request, data_page, base, license, cursor)
+    return page(request, "data.html", context)
 
 
 @router.get("/admin")

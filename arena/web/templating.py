@@ -25,6 +25,7 @@ NAV: list[tuple[str, str]] = [
     ("Battle", "/"),
     ("Leaderboard", "/leaderboard"),
     ("Model owners", "/owners"),
+    ("Data", "/data"),
 ]
 
 
