@@ -18,11 +18,12 @@ from serving.client import (
     make_http_client,
     stream_chat,
 )
-from serving.fleet import load_fleet
+from serving.fingerprint import ask_all, compare
+from serving.fleet import CPU_DEMO_FLEET, load_fleet
 from serving.launcher import fleet_down, fleet_up
-from serving.probes import passed, probe, verify_endpoint
+from serving.probes import identity_and_fingerprint, passed, probe, verify_endpoint
 from serving.process import group_members
-from serving.testing import CPU_DEMO_FLEET, RunningFleet
+from serving.testing import RunningFleet
 from serving.threaded import free_port
 
 pytestmark = pytest.mark.vllm
@@ -96,6 +97,30 @@ async def test_probe_and_verify(vllm_fleet: RunningFleet) -> None:
             assert passed(checks), checks
         result = await probe(client, Endpoint(vllm_fleet.endpoint(NAMES[0]).base_url, "nope"))
         assert not result.ok
+
+
+async def test_identity_probes_and_fingerprints(vllm_fleet: RunningFleet) -> None:
+    """Real models at temperature 0 are deterministic (they pass the fingerprint check and
+    match it again later), Qwen names itself, and one model's answers do not match the
+    other's fingerprint: a swap behind the same name would be caught."""
+    fingerprints = {}
+    async with make_http_client() as client:
+        for name in NAMES:
+            endpoint = vllm_fleet.endpoint(name)
+            checks, identity, fingerprint = await identity_and_fingerprint(client, endpoint)
+            assert all(c.ok for c in checks), checks
+            assert identity is not None and fingerprint is not None
+            assert fingerprint.seed is not None  # vLLM takes a seed
+            assert fingerprint.listing["id"] == endpoint.api_model
+            assert fingerprint.listing["max_model_len"] == 2048
+            again = compare(fingerprint, await ask_all(client, endpoint, fingerprint))
+            assert not again.drifted and again.mismatched == 0, again.evidence()
+            fingerprints[name] = (fingerprint, identity)
+        qwen_fp, qwen_identity = fingerprints["Qwen2.5-Coder-0.5B-Instruct"]
+        assert "Qwen" in qwen_identity.names, qwen_identity.as_dict()
+        smol = vllm_fleet.endpoint("SmolLM2-135M-Instruct")
+        swapped = compare(qwen_fp, await ask_all(client, smol, qwen_fp))
+        assert swapped.drifted, swapped.evidence()
 
 
 async def test_docs_are_off(vllm_fleet: RunningFleet) -> None:
