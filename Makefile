@@ -20,6 +20,7 @@ CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
 -include mk/serving.mk
+-include mk/docs.mk
 
 .PHONY: help install lock browser lint format typecheck test test-fast demo serve bench clean
 
