@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -55,6 +55,20 @@ class DatabaseURLError(ValueError):
     pass
 
 
+class OutOfRange(ValueError):
+    """A number sent to the database does not fit a 64-bit integer: one from the request
+    (an id in a URL, a cursor), so the request is invalid."""
+
+
+def _out_of_range(context: ExceptionContext) -> BaseException | None:
+    # SQLite's driver cannot bind such an int (a bare OverflowError); PostgreSQL refuses to
+    # cast it to the column's type (numeric_value_out_of_range).
+    exc = context.original_exception
+    if isinstance(exc, OverflowError) or getattr(exc, "sqlstate", None) == "22003":
+        return OutOfRange(str(exc).splitlines()[0])
+    return None
+
+
 def parse_database_url(url: str) -> URL:
     try:
         parsed = make_url(url)
@@ -84,11 +98,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             parsed, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _out_of_range)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "handle_error", _out_of_range)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

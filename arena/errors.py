@@ -8,9 +8,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from arena.db import OutOfRange
 from arena.responses import FastJSONResponse
 
 log = logging.getLogger("arena")
@@ -39,6 +41,20 @@ _PG_FULL = "53100"
 # connection exception, transaction rollback, insufficient resources, object not in
 # prerequisite state (lock not available), operator intervention (shutdown, cancel)
 _PG_TRANSIENT_CLASSES = ("08", "40", "53", "55", "57")
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    code: str = Field(min_length=1)
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error response, documented as each operation's `default` response."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail
 
 
 class ArenaError(Exception):
@@ -133,6 +149,13 @@ def database_problem(exc: BaseException) -> str | None:
     return None
 
 
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    handler = request.app.exception_handlers[ArenaError]
+    message = "a number in the request is out of range (at most 9223372036854775807)"
+    response: Response = await handler(request, ArenaError(422, "value_out_of_range", message))
+    return response
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     problem = database_problem(exc)
     if problem is None:
@@ -167,9 +190,16 @@ async def _unhandled(request: Request, exc: Exception) -> FastJSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The handlers, and the envelope in the OpenAPI schema: routes included after this
+    document it as their `default` response (which also replaces FastAPI's own 422 body)."""
+    app.router.responses = {
+        **app.router.responses,
+        "default": {"model": ErrorEnvelope, "description": "An error, in the one envelope"},
+    }
     app.add_exception_handler(ArenaError, _arena_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OutOfRange, _out_of_range)
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
