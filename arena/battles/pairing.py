@@ -21,7 +21,13 @@ class Draw:
 
 
 def _latest_rows(session: Session) -> dict[int, SnapshotRow]:
-    latest = session.scalar(select(func.max(LeaderboardSnapshot.id)))
+    # The headline board only: style and category boards of the same recompute are stored
+    # after it, and a category board (which voters' prompts decide) must not steer pairing.
+    latest = session.scalar(
+        select(func.max(LeaderboardSnapshot.id)).where(
+            LeaderboardSnapshot.view == "default", LeaderboardSnapshot.category.is_(None)
+        )
+    )
     if latest is None:
         return {}
     rows = session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == latest))
