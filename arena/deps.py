@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -39,6 +40,36 @@ async def run_in_session(request: Request, fn: Callable[..., T], *args: Any) -> 
             return fn(session, *args)
 
     return await anyio.to_thread.run_sync(work)
+
+
+async def decide_in_session(
+    request: Request, fn: Callable[..., T], *args: Any
+) -> tuple[T, Awaitable[None]]:
+    """Like `run_in_session`, but hands back `fn`'s result as soon as `fn` returns, with an
+    awaitable of the commit that follows. For writes whose outcome is settled before the
+    commit (a conditional insert holding its row locks): the caller can go on at once and
+    await the commit before it relies on the write being durable."""
+    factory = request.app.state.sessionmaker
+    loop = asyncio.get_running_loop()
+    decided: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T) -> None:
+        if not decided.done():
+            decided.set_result(result)
+
+    def work() -> None:
+        with session_scope(factory) as session:
+            result = fn(session, *args)
+            loop.call_soon_threadsafe(settle, result)
+
+    committed = asyncio.ensure_future(anyio.to_thread.run_sync(work))
+    either: list[asyncio.Future[Any]] = [decided, committed]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not decided.done():
+        committed.result()  # fn failed: its error (the commit never ran)
+        # fn returned and the commit finished before the result's callback ran
+        await decided
+    return decided.result(), committed
 
 
 def known_client(request: Request, settings: Settings) -> ClientIdentity | None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
 from arena.battles import service, turns
 from arena.battles.schemas import BattleCreated, BattleView, MessageIn
-from arena.battles.stream import stream_turn
-from arena.battles.turns import SideResult, TurnPlan
+from arena.battles.stream import TurnStream
+from arena.battles.turns import SideResult
 from arena.battles.views import battle_view
 from arena.clients import ensure_client, identify
-from arena.deps import SettingsDep, hit_limits, known_client, run_in_session
+from arena.deps import SettingsDep, decide_in_session, hit_limits, known_client, run_in_session
 
 router = APIRouter(prefix="/api/v1", tags=["battles"])
 
@@ -39,26 +38,30 @@ async def send_message(
     battle_id: str, body: MessageIn, request: Request, settings: SettingsDep
 ) -> EventSourceResponse:
     who = known_client(request, settings)
-
-    def begin(session: Session) -> TurnPlan:
-        client = who.client_hash if who else None
-        return turns.open_turn(session, settings, battle_id, body.content, client)
-
+    client = who.client_hash if who else None
     turns.check_message(settings, body.content)
     if who is not None:
         await hit_limits(request, "battles", who)
-    plan = await run_in_session(request, begin)
-
-    async def persist(results: dict[str, SideResult]) -> bool:
-        return await run_in_session(request, turns.close_turn, plan, results)
-
+    plan = await run_in_session(request, turns.plan_turn, settings, battle_id, body.content, client)
     state = request.app.state
-    events = stream_turn(
+    # Both model servers are asked now; the turn is written meanwhile. Its outcome (a 409
+    # when a concurrent message got there first) is known before its commit, which only
+    # has to be done before the answers are stored.
+    stream = TurnStream(
         (state.http, state.guarded_http),
         plan,
-        persist,
         max_tokens=settings.max_tokens,
         temperature=settings.temperature,
         metrics=state.metrics.serving,
     )
-    return EventSourceResponse(events, sep="\n", ping=15)
+    try:
+        turn_id, committed = await decide_in_session(request, turns.write_turn, plan)
+    except BaseException:
+        await stream.cancel()
+        raise
+
+    async def persist(results: dict[str, SideResult]) -> bool:
+        await committed
+        return await run_in_session(request, turns.close_turn, plan, turn_id, results)
+
+    return EventSourceResponse(stream.events(persist), sep="\n", ping=15)

@@ -3,6 +3,7 @@
 Only text deltas, finish reasons and generic error messages leave this module: no model
 name, response id, fingerprint, timing header or URL. The second side's `done` event is sent
 only after the turn is stored, so a client that has seen both `done` events can vote at once.
+Both sides start when the stream is made, before the turn is written (arena/battles/turns.py).
 """
 
 from __future__ import annotations
@@ -97,56 +98,71 @@ class _Turn:
             self.metrics.observe_stream(plan.label, stats)
 
 
-async def stream_turn(
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
-    plan: TurnPlan,
-    persist: Callable[[dict[str, SideResult]], Any],
-    *,
-    max_tokens: int,
-    temperature: float,
-    metrics: ServingMetrics | None = None,
-) -> AsyncIterator[dict[str, str]]:
-    """Yield SSE events for one turn; `persist(results)` (async) stores the outcome once.
+class TurnStream:
+    """Both sides of one turn, streaming from the moment it is made (before the response
+    starts, so the model servers work while the turn is written); `events` relays them."""
 
-    `clients` is (trusted, guarded): owner endpoints use the SSRF-guarded one."""
-    turn = _Turn(max_tokens, temperature, metrics)
-    queue, results = turn.queue, turn.results
-    tasks = [
-        asyncio.create_task(
-            turn.run_side(clients[1] if s.guarded else clients[0], s),
-            name=f"battle-{plan.battle_id}-{s.side}",
-        )
-        for s in plan.sides
-    ]
-    pending = {s.side for s in plan.sides}
-    stored = False
-    try:
-        while pending:
-            side, payload = await queue.get()
-            if payload is not None:
-                yield sse(payload)
-                continue
-            pending.discard(side)
-            if pending:
-                yield sse(_closing_event(side, results[side]))
-                continue
-            await persist(results)
-            stored = True
-            yield sse(_closing_event(side, results[side]))
-        yield sse("[DONE]")
-    finally:
-        for task in tasks:
+    def __init__(
+        self,
+        clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+        plan: TurnPlan,
+        *,
+        max_tokens: int,
+        temperature: float,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        """`clients` is (trusted, guarded): owner endpoints use the SSRF-guarded one."""
+        self.plan = plan
+        self._turn = _Turn(max_tokens, temperature, metrics)
+        self._tasks = [
+            asyncio.create_task(
+                self._turn.run_side(clients[1] if s.guarded else clients[0], s),
+                name=f"battle-{plan.battle_id}-{s.side}",
+            )
+            for s in plan.sides
+        ]
+
+    async def cancel(self) -> None:
+        """Stop both sides (the turn was not written); nothing is stored."""
+        for task in self._tasks:
             task.cancel()
-        if not stored:
-            # The voter went away (or we are shutting down): the turn must not stay
-            # "streaming" forever. Whatever finished is kept; the rest is marked failed.
-            with anyio.CancelScope(shield=True):
-                await asyncio.gather(*tasks, return_exceptions=True)
-                for s in plan.sides:
-                    res = results.setdefault(s.side, SideResult(content="", ok=False))
-                    if not res.ok:
-                        res.error = res.error or DISCONNECTED
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def events(
+        self, persist: Callable[[dict[str, SideResult]], Any]
+    ) -> AsyncIterator[dict[str, str]]:
+        """SSE events for the turn; `persist(results)` (async) stores the outcome once."""
+        plan, tasks = self.plan, self._tasks
+        queue, results = self._turn.queue, self._turn.results
+        pending = {s.side for s in plan.sides}
+        stored = False
+        try:
+            while pending:
+                side, payload = await queue.get()
+                if payload is not None:
+                    yield sse(payload)
+                    continue
+                pending.discard(side)
+                if pending:
+                    yield sse(_closing_event(side, results[side]))
+                    continue
                 await persist(results)
+                stored = True
+                yield sse(_closing_event(side, results[side]))
+            yield sse("[DONE]")
+        finally:
+            for task in tasks:
+                task.cancel()
+            if not stored:
+                # The voter went away (or we are shutting down): the turn must not stay
+                # "streaming" forever. Whatever finished is kept; the rest is marked failed.
+                with anyio.CancelScope(shield=True):
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    for s in plan.sides:
+                        res = results.setdefault(s.side, SideResult(content="", ok=False))
+                        if not res.ok:
+                            res.error = res.error or DISCONNECTED
+                    await persist(results)
 
 
 def _closing_event(side: str, result: SideResult) -> dict[str, Any]:

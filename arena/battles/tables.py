@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,6 +45,10 @@ class BattleTurn(Base):
     # Categories of the conversation up to this turn, set when both answers are stored; the
     # vote copies the last turn's.
     categories: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # What a vote on the battle needs from its answers, through this turn (style features,
+    # tokens, identity leaks, the prompt's hash: arena/votes/inputs.py), set with the
+    # categories; null while the turn is not done and on turns stored before 0007.
+    vote_inputs: Mapped[dict[str, Any] | None]
 
 
 class BattleResponse(Base):

@@ -1,7 +1,14 @@
-"""Turns of a battle: opening one (or retrying a failed one), planning what each side is
-sent, and storing what each side answered.
+"""Turns of a battle: planning one (or a retry of a failed one), writing it, and storing
+what each side answered.
 
-Every function takes the request's session and only adds/flushes; the caller commits.
+A message is handled in three steps so that the model servers are asked as early as possible:
+`plan_turn` reads the battle and checks the message can be sent (read-only); the proxy then
+starts both streams while `write_turn` records the turn; `close_turn` stores both answers and
+what a vote will need from them. `write_turn` decides races itself: a concurrent message to
+the same battle loses on the unique (battle_id, idx) of a new turn, or on the attempt count
+of a retried one, and gets 409.
+
+Every function takes the request's session and only executes/flushes; the caller commits.
 """
 
 from __future__ import annotations
@@ -9,16 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from arena.battles.service import (
-    already_voted,
-    battle_models,
-    owned_battle,
-    responses_of,
-    turns_of,
-)
+from arena.battles.service import already_voted, not_found, not_yours
 from arena.battles.tables import Battle, BattleResponse, BattleTurn
 from arena.categories import Conversation, categorize, join_tags
 from arena.crypto import api_key_from_ref
@@ -26,6 +28,7 @@ from arena.db import utcnow
 from arena.errors import ArenaError
 from arena.models.tables import ModelEndpoint
 from arena.settings import Settings
+from arena.votes.inputs import Answer, Identity, VoteInputs, scan, terms_of
 from arena.votes.vocabulary import SIDES
 from serving.client import Endpoint
 
@@ -33,9 +36,10 @@ from serving.client import Endpoint
 @dataclass(frozen=True)
 class SidePlan:
     side: str
-    response_id: int
     endpoint: Endpoint
     messages: list[dict[str, str]]
+    # What would name the model inside an answer (identity leaks are found at close).
+    identity: Identity
     # Owner endpoints go through the SSRF-guarded client; operator ones are trusted.
     guarded: bool = False
     # The model's display name, for operator metrics only; never sent to the voter.
@@ -45,9 +49,11 @@ class SidePlan:
 @dataclass(frozen=True)
 class TurnPlan:
     battle_id: str
-    turn_id: int
     index: int
+    content: str
     sides: tuple[SidePlan, SidePlan]
+    # A retry of the failed last turn: (its id, the attempts it had when planned).
+    retry: tuple[int, int] | None = None
 
 
 @dataclass
@@ -75,50 +81,28 @@ def check_message(settings: Settings, content: str) -> str:
     return content
 
 
-def open_turn(
+def in_progress(detail: str) -> ArenaError:
+    return ArenaError(409, "turn_in_progress", detail)
+
+
+def plan_turn(
     session: Session,
     settings: Settings,
     battle_id: str,
     content: str,
     client_hash: str | None,
 ) -> TurnPlan:
-    """Start a new turn, or retry the last one when it failed and the content is the same.
-    Only the client that created the battle (`client_hash`) may continue it."""
+    """What the next turn (or the retry of the failed last one, same content) sends each
+    side; reads only. Only the client that created the battle (`client_hash`) may continue."""
     check_message(settings, content)
-    battle = owned_battle(session, battle_id, client_hash, lock=True)
+    battle, models = _battle_and_models(session, battle_id, client_hash)
     if battle.voted_at is not None:
         raise already_voted()
-    turns = turns_of(session, battle.id)
-    if turns and turns[-1].status == "streaming":
-        raise ArenaError(409, "turn_in_progress", "the previous answer is still streaming")
-    models = _available_models(session, battle)
-    turn, history = _start_turn(session, settings, battle, turns, content)
-    battle.last_finished_at = None
-    answers = responses_of(session, [t.id for t in history] + [turn.id])
-    rows = _reset_answers(session, turn, answers)
-    plans = [
-        _side_plan(settings, battle, models[side], rows[side], history, answers, content)
-        for side in SIDES
-    ]
-    return TurnPlan(battle.id, turn.id, turn.idx, (plans[0], plans[1]))
-
-
-def _available_models(session: Session, battle: Battle) -> dict[str, ModelEndpoint]:
-    models = battle_models(session, battle)
-    if any(m.status != "approved" or not m.healthy for m in models.values()):
-        raise ArenaError(
-            503,
-            "model_unavailable",
-            "a model in this battle is unavailable right now; try again later or start a new one",
-        )
-    return models
-
-
-def _start_turn(
-    session: Session, settings: Settings, battle: Battle, turns: list[BattleTurn], content: str
-) -> tuple[BattleTurn, list[BattleTurn]]:
-    """The turn to stream (the failed last one again, or a new one) and the turns before it."""
+    turns = turns_with_answers(session, battle.id)
     last = turns[-1] if turns else None
+    retry = None
+    if last is not None and last.status == "streaming":
+        raise in_progress("the previous answer is still streaming")
     if last is not None and last.status == "failed":
         if last.content != content:
             raise ArenaError(
@@ -126,89 +110,236 @@ def _start_turn(
                 "retry_mismatch",
                 "the last turn failed; send the same message again to retry it",
             )
-        last.status = "streaming"
-        last.attempts += 1
-        last.finished_at = None
-        turn, history = last, turns[:-1]
+        retry = (last.id, last.attempts)
+        history = turns[:-1]
     else:
         if len(turns) >= settings.max_turns:
             raise ArenaError(
                 409, "too_many_turns", f"a battle has at most {settings.max_turns} turns"
             )
-        turn = BattleTurn(battle_id=battle.id, idx=len(turns), content=content, created_at=utcnow())
-        session.add(turn)
         history = turns
-    try:
-        session.flush()
-    except IntegrityError:
+    if any(m.status != "approved" or not m.healthy for m in models.values()):
         raise ArenaError(
-            409, "turn_in_progress", "another message was sent at the same time"
-        ) from None
-    return turn, history
+            503,
+            "model_unavailable",
+            "a model in this battle is unavailable right now; try again later or start a new one",
+        )
+    sides = tuple(
+        _side_plan(settings, battle.system_message, models[side], side, history, content)
+        for side in SIDES
+    )
+    return TurnPlan(battle.id, len(history), content, (sides[0], sides[1]), retry)
 
 
-def _reset_answers(
-    session: Session, turn: BattleTurn, answers: dict[tuple[int, str], BattleResponse]
-) -> dict[str, BattleResponse]:
-    """Each side's answer row for `turn`, emptied and marked streaming."""
-    now = utcnow()
-    rows: dict[str, BattleResponse] = {}
-    for side in SIDES:
-        resp = answers.get((turn.id, side))
-        if resp is None:
-            resp = BattleResponse(turn_id=turn.id, side=side)
-            session.add(resp)
-        resp.content, resp.status, resp.error, resp.finish_reason = "", "streaming", None, None
-        resp.started_at, resp.finished_at = now, None
-        rows[side] = resp
-    session.flush()
-    return rows
+@dataclass(frozen=True)
+class PastTurn:
+    id: int
+    idx: int
+    content: str
+    status: str
+    attempts: int
+    answers: dict[str, tuple[str, int | None]]  # side → (content, completion tokens)
+
+
+def check_battle_id(battle_id: str) -> None:
+    """404 for an id no battle can have, before any query (as `get_battle`)."""
+    if len(battle_id) != 32 or not all(c in "0123456789abcdef" for c in battle_id):
+        raise not_found()
+
+
+def _battle_and_models(
+    session: Session, battle_id: str, client_hash: str | None
+) -> tuple[Battle, dict[str, ModelEndpoint]]:
+    check_battle_id(battle_id)
+    a, b = aliased(ModelEndpoint), aliased(ModelEndpoint)
+    row = session.execute(
+        select(Battle, a, b)
+        .join(a, a.id == Battle.model_a_id)
+        .join(b, b.id == Battle.model_b_id)
+        .where(Battle.id == battle_id)
+    ).first()
+    if row is None:
+        raise not_found()
+    battle = row[0]
+    if client_hash is None or battle.client_hash != client_hash:
+        raise not_yours()
+    return battle, {"A": row[1], "B": row[2]}
+
+
+def turns_with_answers(session: Session, battle_id: str) -> list[PastTurn]:
+    rows = session.execute(
+        select(
+            BattleTurn.id,
+            BattleTurn.idx,
+            BattleTurn.content,
+            BattleTurn.status,
+            BattleTurn.attempts,
+            BattleResponse.side,
+            BattleResponse.content,
+            BattleResponse.completion_tokens,
+        )
+        .outerjoin(BattleResponse, BattleResponse.turn_id == BattleTurn.id)
+        .where(BattleTurn.battle_id == battle_id)
+        .order_by(BattleTurn.idx)
+    ).all()
+    turns: dict[int, PastTurn] = {}
+    for tid, idx, content, status, attempts, side, answer, tokens in rows:
+        turn = turns.setdefault(idx, PastTurn(tid, idx, content, status, attempts, {}))
+        if side is not None:
+            turn.answers[side] = (answer, tokens)
+    return [turns[i] for i in sorted(turns)]
 
 
 def _side_plan(
     settings: Settings,
-    battle: Battle,
+    system_message: str,
     model: ModelEndpoint,
-    row: BattleResponse,
-    history: list[BattleTurn],
-    answers: dict[tuple[int, str], BattleResponse],
+    side: str,
+    history: list[PastTurn],
     content: str,
 ) -> SidePlan:
     """What one side is sent: the shared system message and user turns, its own answers."""
-    side = row.side
-    messages = [{"role": "system", "content": battle.system_message}]
+    messages = [{"role": "system", "content": system_message}]
     for past in history:
         messages.append({"role": "user", "content": past.content})
-        messages.append({"role": "assistant", "content": answers[(past.id, side)].content})
+        messages.append({"role": "assistant", "content": past.answers[side][0]})
     messages.append({"role": "user", "content": content})
     key = api_key_from_ref(settings.secret_key, model.api_key_ref)
     endpoint = Endpoint(model.base_url, model.api_model, key)
-    return SidePlan(side, row.id, endpoint, messages, model.source == "owner", model.name)
+    identity = Identity(model.name, model.organization, tuple(model.aliases))
+    return SidePlan(side, endpoint, messages, identity, model.source == "owner", model.name)
 
 
-def close_turn(session: Session, plan: TurnPlan, results: dict[str, SideResult]) -> bool:
-    """Store both answers; the battle becomes votable only when both sides finished."""
+def write_turn(session: Session, plan: TurnPlan) -> int:
+    """Record the planned turn as streaming, with empty answers; its id. 409 when a
+    concurrent message got there first, or a vote did."""
+    now = utcnow()
+    # Locks the battle row (as a vote does first): no vote while this turn is streaming.
+    opened = session.execute(
+        update(Battle)
+        .where(Battle.id == plan.battle_id, Battle.voted_at.is_(None))
+        .values(last_finished_at=None)
+    )
+    if opened.rowcount != 1:  # type: ignore[attr-defined]
+        raise already_voted()
+    answer = {"content": "", "status": "streaming", "error": None, "finish_reason": None}
+    if plan.retry is None:
+        try:
+            turn_id = session.execute(
+                insert(BattleTurn)
+                .values(battle_id=plan.battle_id, idx=plan.index, content=plan.content)
+                .values(status="streaming", attempts=1, created_at=now)
+                .returning(BattleTurn.id)
+            ).scalar_one()
+        except IntegrityError:
+            raise in_progress("another message was sent at the same time") from None
+        session.execute(
+            insert(BattleResponse),
+            [{"turn_id": turn_id, "side": s, "started_at": now, **answer} for s in SIDES],
+        )
+        return int(turn_id)
+    turn_id, attempts = plan.retry
+    retried = session.execute(
+        update(BattleTurn)
+        .where(
+            BattleTurn.id == turn_id,
+            BattleTurn.status == "failed",
+            BattleTurn.attempts == attempts,
+        )
+        .values(status="streaming", attempts=attempts + 1, finished_at=None, vote_inputs=None)
+    )
+    if retried.rowcount != 1:  # type: ignore[attr-defined]
+        raise in_progress("another message was sent at the same time")
+    reset = session.execute(
+        update(BattleResponse)
+        .where(BattleResponse.turn_id == turn_id)
+        .values(started_at=now, finished_at=None, **answer)
+    )
+    if reset.rowcount < len(SIDES):  # type: ignore[attr-defined]
+        have = set(
+            session.scalars(select(BattleResponse.side).where(BattleResponse.turn_id == turn_id))
+        )
+        missing = [s for s in SIDES if s not in have]
+        session.execute(
+            insert(BattleResponse),
+            [{"turn_id": turn_id, "side": s, "started_at": now, **answer} for s in missing],
+        )
+    return turn_id
+
+
+def close_turn(
+    session: Session, plan: TurnPlan, turn_id: int, results: dict[str, SideResult]
+) -> bool:
+    """Store both answers; the battle becomes votable only when both sides finished, with
+    what its vote needs (categories, vote inputs) computed here, once."""
     now = utcnow()
     for side in plan.sides:
         res = results[side.side]
-        row = session.get(BattleResponse, side.response_id)
-        assert row is not None
-        row.content = res.content
-        row.status = "done" if res.ok else "failed"
-        row.finish_reason, row.error = res.finish_reason, res.error
-        row.prompt_tokens, row.completion_tokens = res.prompt_tokens, res.completion_tokens
-        row.ttft_ms, row.duration_ms = res.ttft_ms, res.duration_ms
-        row.finished_at = res.finished_at or now
+        session.execute(
+            update(BattleResponse)
+            .where(BattleResponse.turn_id == turn_id, BattleResponse.side == side.side)
+            .values(
+                content=res.content,
+                status="done" if res.ok else "failed",
+                finish_reason=res.finish_reason,
+                error=res.error,
+                prompt_tokens=res.prompt_tokens,
+                completion_tokens=res.completion_tokens,
+                ttft_ms=res.ttft_ms,
+                duration_ms=res.duration_ms,
+                finished_at=res.finished_at or now,
+            )
+        )
     ok = all(r.ok for r in results.values())
-    turn = session.get(BattleTurn, plan.turn_id)
-    battle = session.get(Battle, plan.battle_id)
-    assert turn is not None and battle is not None
-    turn.status = "done" if ok else "failed"
-    turn.finished_at = now
-    turn.categories = join_tags(categorize(_conversation(plan, results))) if ok else ""
-    battle.last_finished_at = now if ok else None
-    session.flush()
+    categories, inputs = "", None
+    if ok:
+        categories = join_tags(categorize(_conversation(plan, results)))
+        inputs = _vote_inputs(session, plan, results).to_json()
+    session.execute(
+        update(BattleTurn)
+        .where(BattleTurn.id == turn_id)
+        .values(
+            status="done" if ok else "failed",
+            finished_at=now,
+            categories=categories,
+            vote_inputs=inputs,
+        )
+    )
+    session.execute(
+        update(Battle)
+        .where(Battle.id == plan.battle_id)
+        .values(last_finished_at=now if ok else None)
+    )
     return ok
+
+
+def _vote_inputs(session: Session, plan: TurnPlan, results: dict[str, SideResult]) -> VoteInputs:
+    """The inputs through this turn: the previous turn's plus this one's, or all turns
+    scanned again when the previous ones have none or were scanned with other names."""
+    models = {s.side: s.identity for s in plan.sides}
+    now = [
+        Answer(plan.index, s.side, results[s.side].content, results[s.side].completion_tokens)
+        for s in plan.sides
+    ]
+    if plan.index == 0:
+        return scan(plan.content, models, now)
+    stored = session.scalar(
+        select(BattleTurn.vote_inputs).where(
+            BattleTurn.battle_id == plan.battle_id, BattleTurn.idx == plan.index - 1
+        )
+    )
+    inputs = VoteInputs.from_json(stored)
+    if inputs is None or inputs.turns != plan.index or inputs.terms != terms_of(models):
+        past = [t for t in turns_with_answers(session, plan.battle_id) if t.idx < plan.index]
+        answers = [
+            Answer(t.idx, side, *t.answers[side])
+            for t in past
+            for side in SIDES
+            if side in t.answers
+        ]
+        return scan(past[0].content, models, answers + now)
+    inputs.add(now)
+    return inputs
 
 
 def _conversation(plan: TurnPlan, results: dict[str, SideResult]) -> Conversation:

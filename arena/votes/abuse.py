@@ -18,10 +18,12 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from arena.clients import ClientIdentity
 from arena.db import utcnow
@@ -144,26 +146,44 @@ def client_against_board(
     )
 
 
+#: The burst rule counts at most this many of a network's votes of the hour at first; a
+#: network with more is counted in full (it pays for its own volume, nobody else does).
+BURST_SAMPLE = 200
+
+
 def network_burst(session: Session, settings: Settings, network_hash: str) -> Flag | None:
-    """A network casting more than its share of a busy hour's votes (this one included)."""
+    """A network casting more than its share of a busy hour's votes (this one included).
+
+    Neither count needs the whole hour: a network with fewer than ``m`` earlier votes can
+    hold more than the share only if the hour has fewer than ``m / share`` votes, so all
+    votes are counted only up to that bound; above it the verdict is "no burst" whatever
+    the exact total. Counts that stop short of their bound are exact, so a flag's detail is.
+    """
     since = utcnow() - timedelta(hours=1)
-    total, mine = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(case((Vote.network_hash == network_hash, 1), else_=0)), 0),
-        )
-        .select_from(Vote)
-        .where(Vote.created_at >= since)
+    share = settings.abuse_burst_share
+    recent = select(Vote.id).where(Vote.created_at >= since)
+    mine_q = recent.where(Vote.network_hash == network_hash)
+
+    def capped(query: Select[Any], cap: int | None) -> ScalarSelect[Any]:
+        rows = query.limit(cap) if cap is not None else query
+        return select(func.count()).select_from(rows.subquery()).scalar_subquery()
+
+    def total_cap(mine_votes: int) -> int:
+        return math.ceil(mine_votes / share) + 1
+
+    mine, total = session.execute(
+        select(capped(mine_q, BURST_SAMPLE), capped(recent, total_cap(BURST_SAMPLE)))
     ).one()
+    if mine >= BURST_SAMPLE:
+        mine = session.execute(select(capped(mine_q, None))).scalar_one()
+        total = session.execute(select(capped(recent, total_cap(int(mine) + 1)))).scalar_one()
     total, mine = int(total) + 1, int(mine) + 1
-    share = mine / total
-    if total < settings.abuse_burst_min_votes or share <= settings.abuse_burst_share:
+    if total < settings.abuse_burst_min_votes or mine / total <= share:
         return None
     return Flag(
         REASON,
-        f"{mine} of the last hour's {total} votes ({share:.1%}) came from one network "
-        f"(limit {settings.abuse_burst_share:.0%} once an hour has "
-        f"{settings.abuse_burst_min_votes} votes)",
+        f"{mine} of the last hour's {total} votes ({mine / total:.1%}) came from one network "
+        f"(limit {share:.0%} once an hour has {settings.abuse_burst_min_votes} votes)",
     )
 
 

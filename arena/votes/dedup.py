@@ -73,7 +73,12 @@ def cutoff(session: Session, share: float) -> tuple[int, int]:
 
 def duplicate_prompt(session: Session, settings: Settings, first_prompt: str) -> str | None:
     """Count this vote for its prompt; the exclusion detail if it is over the cap."""
-    n = count_vote(session, prompt_hash(first_prompt))
+    return duplicate_digest(session, settings, prompt_hash(first_prompt))
+
+
+def duplicate_digest(session: Session, settings: Settings, digest: str) -> str | None:
+    """:func:`duplicate_prompt` for a prompt already hashed (:func:`prompt_hash`)."""
+    n = count_vote(session, digest)
     if n <= settings.dedup_max_votes:
         return None
     prompts, below = cutoff(session, settings.dedup_top_share)

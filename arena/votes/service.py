@@ -1,26 +1,25 @@
 """Casting a vote: once per battle, only on a finished last turn, with exclusion reasons.
 
-A vote is cast in four steps: load the battle and check it can be voted on, scan the
-answers (style features, tokens, identity leaks), build the vote row, and record it with
-the reasons it is excluded for, if any.
+A vote is a handful of statements in one transaction: claim the battle (one UPDATE that
+locks its row), read its last turn and models, the abuse rules' two reads, the prompt's
+counter, the vote row and its exclusions. Everything a vote needs from the answers (style
+features, tokens, identity leaks, the prompt's hash, categories) was computed when the turn
+closed (arena/votes/inputs.py); only turns stored without it are scanned here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from arena.battles.service import (
-    already_voted,
-    battle_models,
-    owned_battle,
-    responses_of,
-    turns_of,
-)
-from arena.battles.tables import Battle, BattleResponse, BattleTurn
+from arena.battles.service import already_voted, get_battle, not_yours
+from arena.battles.tables import Battle, BattleTurn
+from arena.battles.turns import check_battle_id, turns_with_answers
 from arena.clients import ClientIdentity
 from arena.db import utcnow
 from arena.errors import ArenaError
@@ -28,9 +27,9 @@ from arena.models.tables import ModelEndpoint
 from arena.settings import Settings
 from arena.votes.abuse import Flag, check_abuse
 from arena.votes.dedup import REASON as DUPLICATE_PROMPT
-from arena.votes.dedup import duplicate_prompt
-from arena.votes.identity import find_identity, identity_terms
-from arena.votes.style import ZERO, StyleFeatures, style_columns, style_features
+from arena.votes.dedup import duplicate_digest
+from arena.votes.inputs import Answer, Identity, VoteInputs, scan, terms_of
+from arena.votes.style import style_columns
 from arena.votes.tables import Vote, VoteExclusion
 from arena.votes.vocabulary import SIDES
 
@@ -42,13 +41,17 @@ class CastVote:
     excluded: dict[str, str]
 
 
-@dataclass
-class Scan:
-    """What the answers of a battle say, summed over its turns."""
+@dataclass(frozen=True)
+class Votable:
+    """A claimed battle: its models by side and what its last (done) turn left for a vote."""
 
-    style: dict[str, StyleFeatures] = field(default_factory=lambda: dict.fromkeys(SIDES, ZERO))
-    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
-    leaks: list[str] = field(default_factory=list)
+    battle_id: str
+    model_ids: dict[str, int]
+    models: dict[str, Identity]
+    turns: int
+    categories: str
+    inputs: VoteInputs
+    last_finished_at: datetime | None
 
 
 def reveal(models: dict[str, ModelEndpoint]) -> dict[str, dict[str, str]]:
@@ -75,92 +78,140 @@ def exclude(session: Session, vote: Vote, reason: str, detail: str) -> None:
 def cast_vote(
     session: Session, settings: Settings, battle_id: str, winner: str, who: ClientIdentity
 ) -> CastVote:
-    battle, turns = _votable_battle(session, battle_id, who)
-    models = battle_models(session, battle)
-    scan = _scan_answers(models, turns, responses_of(session, [t.id for t in turns]))
-    vote = _build_vote(battle, winner, len(turns), who, scan)
-    # Computed when the last turn closed (arena.categories); the vote keeps them as they were.
-    vote.categories = turns[-1].categories
-    # Judged before the vote joins the session, so it is not counted among the earlier ones.
+    now = utcnow()
+    battle = _votable_battle(session, battle_id, who, now)
+    vote = _build_vote(battle, winner, who, now)
+    # Judged before the vote is stored, so it is not counted among the earlier ones.
     flags = check_abuse(session, settings, who, vote)
-    session.add(vote)
-    battle.voted_at = vote.created_at
-    try:
-        session.flush()
-    except IntegrityError:
-        raise already_voted() from None
-    excluded = _exclusion_reasons(settings, vote, scan, flags)
-    duplicate = duplicate_prompt(session, settings, turns[0].content)
+    excluded = _exclusion_reasons(settings, vote, battle.inputs, flags)
+    duplicate = duplicate_digest(session, settings, battle.inputs.prompt_hash)
     if duplicate:
         excluded[DUPLICATE_PROMPT] = duplicate
+    vote.included = not excluded
+    try:
+        vote.id = session.execute(
+            insert(Vote).values(_columns(vote)).returning(Vote.id)
+        ).scalar_one()
+    except IntegrityError:
+        raise already_voted() from None
     _apply_exclusions(session, vote, excluded, flags)
-    return CastVote(vote, reveal(models), excluded)
+    revealed = {
+        s: {"model": m.name, "organization": m.organization} for s, m in battle.models.items()
+    }
+    return CastVote(vote, revealed, excluded)
 
 
 def _votable_battle(
-    session: Session, battle_id: str, who: ClientIdentity
-) -> tuple[Battle, list[BattleTurn]]:
-    """The caller's battle (locked) and its turns, if its last turn finished unvoted."""
-    battle = owned_battle(session, battle_id, who.client_hash, lock=True)
-    if battle.voted_at is not None:
+    session: Session, battle_id: str, who: ClientIdentity, now: datetime
+) -> Votable:
+    """Claim the caller's battle for this vote and read what the vote needs, if its last
+    turn finished unvoted (else the error, and the claim is rolled back with it)."""
+    check_battle_id(battle_id)
+    # The claim takes the battle's row lock first, as a new turn does (turns.write_turn), so
+    # the turn read next is the last one and stays so until the vote commits.
+    claimed = session.execute(
+        update(Battle)
+        .where(
+            Battle.id == battle_id,
+            Battle.client_hash == who.client_hash,
+            Battle.voted_at.is_(None),
+        )
+        .values(voted_at=now)
+        .returning(Battle.model_a_id, Battle.model_b_id, Battle.last_finished_at)
+    ).first()
+    if claimed is None:
+        battle = get_battle(session, battle_id)  # 404 first, then 403, then 409
+        if battle.client_hash != who.client_hash:
+            raise not_yours()
         raise already_voted()
-    turns = turns_of(session, battle.id)
-    if not turns:
+    a, b = aliased(ModelEndpoint), aliased(ModelEndpoint)
+    last_idx = (
+        select(func.max(BattleTurn.idx)).where(BattleTurn.battle_id == battle_id).scalar_subquery()
+    )
+    row = session.execute(
+        select(
+            BattleTurn.idx,
+            BattleTurn.status,
+            BattleTurn.categories,
+            BattleTurn.vote_inputs,
+            a.name,
+            a.organization,
+            a.aliases,
+            b.name,
+            b.organization,
+            b.aliases,
+        )
+        .select_from(Battle)
+        .join(a, a.id == Battle.model_a_id)
+        .join(b, b.id == Battle.model_b_id)
+        .outerjoin(BattleTurn, and_(BattleTurn.battle_id == Battle.id, BattleTurn.idx == last_idx))
+        .where(Battle.id == battle_id)
+    ).one()
+    idx, status, categories, stored = row[0], row[1], row[2], row[3]
+    if idx is None:
         raise ArenaError(
             409, "battle_not_ready", "ask something first; there is nothing to vote on"
         )
-    if turns[-1].status != "done":
-        state = (
-            "is still streaming" if turns[-1].status == "streaming" else "failed; retry it first"
-        )
+    if status != "done":
+        state = "is still streaming" if status == "streaming" else "failed; retry it first"
         raise ArenaError(409, "battle_not_ready", f"the last answer {state}")
-    return battle, turns
-
-
-def _scan_answers(
-    models: dict[str, ModelEndpoint],
-    turns: list[BattleTurn],
-    answers: dict[tuple[int, str], BattleResponse],
-) -> Scan:
-    scan = Scan()
-    for side, model in models.items():
-        terms = identity_terms(model.name, model.organization, model.aliases)
-        for t in turns:
-            answer = answers[(t.id, side)]
-            scan.style[side] = scan.style[side] + style_features(answer.content)
-            scan.tokens[side] += answer.completion_tokens or 0
-            hit = find_identity(answer.content, terms)
-            if hit:
-                scan.leaks.append(f"side {side} named {hit!r} in turn {t.idx + 1}")
-    return scan
-
-
-def _build_vote(battle: Battle, winner: str, turns: int, who: ClientIdentity, scan: Scan) -> Vote:
-    now = utcnow()
-    read_seconds = (
-        (now - battle.last_finished_at).total_seconds() if battle.last_finished_at else None
+    models = {
+        "A": Identity(row[4], row[5], tuple(row[6] or ())),
+        "B": Identity(row[7], row[8], tuple(row[9] or ())),
+    }
+    inputs = VoteInputs.from_json(stored)
+    if inputs is None or inputs.turns != idx + 1 or inputs.terms != terms_of(models):
+        # Stored before the inputs existed, or the models' names changed since: scan again.
+        inputs = _scan_turns(session, battle_id, models)
+    return Votable(
+        battle_id,
+        {"A": claimed.model_a_id, "B": claimed.model_b_id},
+        models,
+        idx + 1,
+        categories,
+        inputs,
+        claimed.last_finished_at,
     )
+
+
+def _scan_turns(session: Session, battle_id: str, models: dict[str, Identity]) -> VoteInputs:
+    turns = turns_with_answers(session, battle_id)
+    answers = [Answer(t.idx, s, *t.answers[s]) for t in turns for s in SIDES if s in t.answers]
+    return scan(turns[0].content, models, answers)
+
+
+def _build_vote(battle: Votable, winner: str, who: ClientIdentity, now: datetime) -> Vote:
+    finished = battle.last_finished_at
     return Vote(
-        battle_id=battle.id,
+        battle_id=battle.battle_id,
         winner=winner,
-        model_a_id=battle.model_a_id,
-        model_b_id=battle.model_b_id,
-        turns=turns,
+        model_a_id=battle.model_ids["A"],
+        model_b_id=battle.model_ids["B"],
+        turns=battle.turns,
         client_hash=who.client_hash,
         ip_hash=who.ip_hash,
         network_hash=who.network_hash,
-        read_seconds=read_seconds,
+        read_seconds=(now - finished).total_seconds() if finished else None,
         created_at=now,
-        **style_columns(scan.style, scan.tokens),
+        # Computed when the last turn closed (arena.categories); the vote keeps them as they were.
+        categories=battle.categories,
+        **style_columns(battle.inputs.style, battle.inputs.tokens),
     )
 
 
+def _columns(vote: Vote) -> dict[str, Any]:
+    """The vote's set attributes (columns left unset keep their defaults)."""
+    state = inspect(vote).dict
+    return {c.key: state[c.key] for c in Vote.__table__.columns if c.key in state}
+
+
 def _exclusion_reasons(
-    settings: Settings, vote: Vote, scan: Scan, flags: list[Flag]
+    settings: Settings, vote: Vote, inputs: VoteInputs, flags: list[Flag]
 ) -> dict[str, str]:
     excluded: dict[str, str] = {}
-    if scan.leaks:
-        excluded["identity_leak"] = "; ".join(scan.leaks)
+    leaks = inputs.leak_detail()
+    if leaks:
+        excluded["identity_leak"] = leaks
     read_seconds = vote.read_seconds
     if read_seconds is not None and read_seconds < settings.min_read_seconds:
         excluded["too_fast"] = (
@@ -175,12 +226,17 @@ def _exclusion_reasons(
 def _apply_exclusions(
     session: Session, vote: Vote, excluded: dict[str, str], flags: list[Flag]
 ) -> None:
-    """Exclude the vote for each reason, and the earlier votes a flag's pattern spans."""
+    """Record the new vote's reasons, and exclude the earlier votes a flag's pattern spans."""
     for flag in flags:
         for earlier_id in flag.earlier_vote_ids:
             earlier = session.get(Vote, earlier_id)
             if earlier is not None:
                 exclude(session, earlier, flag.reason, flag.detail)
-    for reason, detail in excluded.items():
-        exclude(session, vote, reason, detail)
-    session.flush()
+    if flags:
+        session.flush()
+    if excluded:
+        # A new vote has no exclusions yet: one insert, no lookup per reason.
+        session.execute(
+            insert(VoteExclusion),
+            [{"vote_id": vote.id, "reason": r, "detail": d[:1000]} for r, d in excluded.items()],
+        )

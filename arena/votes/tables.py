@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arena.db import Base, utcnow
@@ -13,7 +13,11 @@ class Vote(Base):
     """One vote per battle (unique constraint). The id is the snapshot watermark."""
 
     __tablename__ = "votes"
-    __table_args__ = (CheckConstraint(f"winner IN {WINNERS!r}", name="winner"),)
+    __table_args__ = (
+        CheckConstraint(f"winner IN {WINNERS!r}", name="winner"),
+        # The burst rule counts a network's votes of the last hour (arena/votes/abuse.py).
+        Index("ix_votes_network_hash_created_at", "network_hash", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     battle_id: Mapped[str] = mapped_column(ForeignKey("battles.id"), unique=True)
@@ -24,7 +28,7 @@ class Vote(Base):
     turns: Mapped[int]
     client_hash: Mapped[str] = mapped_column(String(64), index=True)
     ip_hash: Mapped[str] = mapped_column(String(64))
-    network_hash: Mapped[str] = mapped_column(String(64), index=True)
+    network_hash: Mapped[str] = mapped_column(String(64))
     read_seconds: Mapped[float | None]
     included: Mapped[bool] = mapped_column(default=True, index=True)
     # Style features of the final answers (for style control), summed over turns.
