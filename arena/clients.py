@@ -1,7 +1,9 @@
 """Who is asking: a signed, HttpOnly client cookie plus keyed hashes of the address.
 
 The cookie is the client's identity for votes and limits; the address (and its /24 or /48
-network) is counted too, so clearing cookies does not reset a limit. Raw addresses are never
+network) is counted too, so clearing cookies does not reset a limit. An IPv6 address counts
+as its /64, the block one host or one subscriber usually holds whole, so rotating through it
+does not reset a limit either. Raw addresses are never
 stored, only HMACs keyed with ARENA_SECRET_KEY. Behind a reverse proxy the address is the one
 the proxy saw, taken from X-Forwarded-For only when the proxy's own address is in
 ARENA_FORWARDED_ALLOW_IPS (uvicorn rewrites the ASGI client; see arena/server.py).
@@ -52,6 +54,17 @@ def _network(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+def limit_address(address: str) -> str:
+    """What one "address" is for limits: the IPv4 address, or the IPv6 /64 around it."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
 def client_id(request: Request, settings: Settings) -> str | None:
     raw = request.cookies.get(COOKIE)
     if not raw:
@@ -95,7 +108,7 @@ def identify(request: Request, settings: Settings, cid: str) -> ClientIdentity:
     key = settings.secret_key
     return ClientIdentity(
         client_hash=keyed_hash(key, "client", cid),
-        ip_hash=keyed_hash(key, "ip", address),
+        ip_hash=keyed_hash(key, "ip", limit_address(address)),
         network_hash=keyed_hash(key, "net", _network(address)),
         trusted=trusted,
     )

@@ -73,12 +73,12 @@ class AccessFilter(logging.Filter):
     def client(self, client_addr: str) -> str:
         if self.mode == "raw" or not client_addr:
             return client_addr or "-"
-        from arena.clients import canonical_address
+        from arena.clients import canonical_address, limit_address
 
         host, sep, port = client_addr.rpartition(":")
         host = host if sep and port.isdigit() else client_addr
         assert self.secret_key is not None
-        digest = keyed_hash(self.secret_key, "ip", canonical_address(host))
+        digest = keyed_hash(self.secret_key, "ip", limit_address(canonical_address(host)))
         return "ip:" + digest[:ADDRESS_HASH_CHARS]
 
 

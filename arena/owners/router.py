@@ -8,6 +8,7 @@ import ipaddress
 from fastapi import APIRouter, Depends, Request, Response
 
 from arena.auth import CommittedSessionDep, OwnerDep
+from arena.clients import canonical_address, limit_address
 from arena.crypto import keyed_hash
 from arena.deps import SettingsDep
 from arena.owners import service, views
@@ -29,7 +30,7 @@ async def _limit_signups(request: Request, settings: SettingsDep) -> None:
     """Counted per client address (stored hashed); trusted networks are exempt."""
     address = request.client.host if request.client else "unknown"
     if not _trusted(settings, address):
-        ip_hash = keyed_hash(settings.secret_key, "ip", address)
+        ip_hash = keyed_hash(settings.secret_key, "ip", limit_address(canonical_address(address)))
         await request.app.state.limits.hit("owners", f"ip:{ip_hash}")
 
 

@@ -104,3 +104,22 @@ async def test_battle_creation_is_rate_limited(arena: FastAPI, client: httpx.Asy
     assert set(codes[first_refused:]) == {429}
     r = await client.post("/api/v1/battles", json={})
     assert r.json()["error"]["type"] == "rate_limit_error" and "retry-after" in r.headers
+
+
+async def test_an_ipv6_slash_64_is_one_address_for_limits(arena: FastAPI) -> None:
+    """Fresh cookies from ever new addresses of one /64 still share the address's limit."""
+    limit = int(arena.state.settings.rate_limit_battles.split("/")[0])
+    codes = []
+    for n in range(limit + 4):
+        peer = (f"2001:db8:1:2::{n + 1:x}", 40000)
+        transport = httpx.ASGITransport(app=arena, client=peer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            codes.append((await c.post("/api/v1/battles", json={})).status_code)
+    assert codes[:limit] == [201] * limit
+    first_refused = codes.index(429)
+    assert limit <= first_refused <= limit + 2
+    assert set(codes[first_refused:]) == {429}
+    # Another /64 is another address.
+    transport = httpx.ASGITransport(app=arena, client=("2001:db8:1:3::1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        assert (await c.post("/api/v1/battles", json={})).status_code == 201

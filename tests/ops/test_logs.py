@@ -72,7 +72,9 @@ def test_hashed_access_log_prints_the_address_hash_never_the_address() -> None:
     # IPv6 with its port, spelled two ways: one hash, the ip_hash prefix of clients.py.
     six = AccessFilter("hashed", KEY)
     assert six.client("2001:DB8::1:443") == six.client("2001:db8:0::1:8080")
-    assert six.client("2001:db8::1:443") == "ip:" + keyed_hash(KEY, "ip", "2001:db8::1")[:16]
+    assert six.client("2001:db8::1:443") == "ip:" + keyed_hash(KEY, "ip", "2001:db8::/64")[:16]
+    # Every address of one /64 is one address for limits.
+    assert six.client("2001:db8::ffff:1:443") == six.client("2001:db8::1:443")
 
 
 def test_raw_access_log_keeps_the_address_and_off_drops_the_record() -> None:

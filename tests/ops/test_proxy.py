@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from arena.battles.tables import Battle
+from arena.clients import limit_address
 from arena.crypto import keyed_hash
 from arena.db import session_scope
 from arena.server import uvicorn_options
@@ -59,7 +60,7 @@ async def counted_address_hash(app: FastAPI, client: httpx.AsyncClient, xff: str
 
 
 def address_hash(settings: Settings, address: str) -> str:
-    return keyed_hash(settings.secret_key, "ip", address)
+    return keyed_hash(settings.secret_key, "ip", limit_address(address))
 
 
 TRUSTED = "127.0.0.1, 10.0.0.0/8"
@@ -103,6 +104,7 @@ async def test_a_trusted_proxy_gets_each_client_counted_under_its_own_address(
     assert got == address_hash(settings, VOTER)
     other = await counted_address_hash(arena, via_proxy, "2001:DB8::7")
     assert other == address_hash(settings, "2001:db8::7")
+    assert other == keyed_hash(settings.secret_key, "ip", "2001:db8::/64")
     # A client that sends its own X-Forwarded-For through a proxy that appends: the entry
     # the trusted proxy added (the rightmost untrusted one) counts, not the client's claim.
     appended = await counted_address_hash(arena, via_proxy, f"6.6.6.6, {VOTER}")
