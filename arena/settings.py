@@ -33,6 +33,9 @@ class UnresolvedKey(SecretStr):
         return hash(UnresolvedKey)
 
 
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARENA_", extra="ignore")
 
@@ -134,6 +137,17 @@ class Settings(BaseSettings):
     def _check_secret_key(cls, value: SecretStr) -> SecretStr:
         if not isinstance(value, UnresolvedKey) and not value.get_secret_value().strip():
             raise ValueError("must not be empty (unset it to use the key file beside SQLite)")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The admin API has no lockout: a short token could be guessed online.
+        if value is not None and 0 < len(value.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"ARENA_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters "
+                "(e.g. openssl rand -hex 24)"
+            )
         return value
 
     @field_validator("rating_anchor")
