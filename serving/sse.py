@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 import httpx
 
 _EOL = re.compile(r"\r\n|\r|\n")
+# No chunk of a chat completion comes near this; a server that never ends its line must not
+# grow our buffer without bound.
+MAX_LINE_CHARS = 1 << 20
 
 
 class MalformedLine(ValueError):
-    """A line that is neither a field, a comment nor blank."""
+    """A line that is neither a field, a comment nor blank, or one that never ends."""
 
 
 async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
@@ -24,6 +27,8 @@ async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
         hold = "\r" if pending.endswith("\r") else ""
         parts = _EOL.split(pending[: len(pending) - len(hold)])
         pending = parts.pop() + hold
+        if len(pending) > MAX_LINE_CHARS:
+            raise MalformedLine(f"SSE line longer than {MAX_LINE_CHARS} characters")
         for line in parts:
             yield line
     if pending:
