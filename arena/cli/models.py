@@ -35,6 +35,10 @@ def add(
     alias: Annotated[
         list[str] | None, typer.Option(help="Name that identifies the model in answers.")
     ] = None,
+    parameters: Annotated[
+        int | None,
+        typer.Option(min=1, help="Parameter count of the weights (shown on the board)."),
+    ] = None,
 ) -> None:
     """Register an operator endpoint; it is approved at once and probed."""
     from arena.db import make_sessionmaker, session_scope
@@ -50,6 +54,7 @@ def add(
         organization=organization,
         api_key_env=api_key_env,
         aliases=alias or [],
+        parameters=parameters,
     )
     with database(settings) as engine:
         try:

@@ -51,6 +51,14 @@ class LeaderboardSnapshot(Base):
     # settings): equal marks mean nothing moved, so the next recompute can skip.
     marks: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     computed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The headline board (view default, no category) this board was recomputed with; null on
+    # headline boards themselves. Every board of one recompute shares its vote set.
+    headline_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leaderboard_snapshots.id"), index=True
+    )
+    # view=style: {feature: {coef, ci_low, ci_high}} (natural-log odds per standard deviation
+    # of the feature); null on other views.
+    style_coefficients: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SnapshotRow(Base):
@@ -67,3 +75,11 @@ class SnapshotRow(Base):
     rank: Mapped[int]
     rank_ub: Mapped[int]
     battles: Mapped[int]
+    # Fewest votes whose removal would put the next model down level with or above this one
+    # (ratings.robustness); null for the last row, on the style view, and where removing
+    # every vote that helps does not swap them.
+    robustness: Mapped[int | None]
+    # Serving speed measured from the arena's own battles when the board was computed (the
+    # latest finished answers, arena/leaderboard/speed.py); null without any.
+    ttft_ms_median: Mapped[float | None]
+    tokens_per_s_median: Mapped[float | None]

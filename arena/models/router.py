@@ -91,6 +91,7 @@ def register_model(
         base_url=body.base_url,
         api_model=body.api_model,
         aliases=tuple(body.aliases),
+        parameters=body.parameters,
     )
     key = body.api_key.get_secret_value() if body.api_key else None
     try:

@@ -31,6 +31,9 @@ class ModelCreate(BaseModel):
     name: Name = Field(description="display name on the board (unique)")
     organization: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
     license: Literal["open", "proprietary"]
+    parameters: int | None = Field(
+        default=None, gt=0, le=10**15, description="parameter count of the weights, if known"
+    )
     base_url: BaseURL = Field(description="http(s) root of an OpenAI-compatible server")
     api_model: ServedName = Field(description="the served model name sent in requests")
     api_key: ApiKey | None = None
@@ -80,6 +83,7 @@ class ModelView(BaseModel):
     name: str
     organization: str
     license: str
+    parameters: int | None
     base_url: str
     api_model: str
     has_api_key: bool
@@ -106,6 +110,7 @@ class ModelView(BaseModel):
             name=model.name,
             organization=model.organization,
             license=model.license,
+            parameters=model.parameters,
             base_url=model.base_url,
             api_model=model.api_model,
             has_api_key=bool(model.api_key_ref),

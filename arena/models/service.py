@@ -27,6 +27,7 @@ class OperatorModel:
     organization: str = ""
     api_key_env: str | None = None
     aliases: list[str] = field(default_factory=list)
+    parameters: int | None = None
 
 
 def operator_model_from_fleet(entry: ModelEntry) -> OperatorModel:
@@ -38,6 +39,7 @@ def operator_model_from_fleet(entry: ModelEntry) -> OperatorModel:
         license=entry.license,
         organization=entry.organization,
         aliases=list(entry.aliases),
+        parameters=entry.parameters,
     )
 
 
@@ -51,6 +53,11 @@ def normalise_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ModelError("base URL must not have a query or fragment")
     return url
+
+
+def check_parameters(parameters: int | None) -> None:
+    if parameters is not None and not 0 < parameters <= 10**15:
+        raise ModelError(f"parameters must be a positive parameter count, got {parameters}")
 
 
 def check_fields(name: str, api_model: str, license: str) -> None:
@@ -76,6 +83,7 @@ def get_model(session: Session, model_id: int) -> ModelEndpoint:
 def add_operator_model(session: Session, spec: OperatorModel) -> ModelEndpoint:
     """Operator endpoints are trusted: approved at once, no SSRF restriction."""
     check_fields(spec.name, spec.api_model, spec.license)
+    check_parameters(spec.parameters)
     if get_by_name(session, spec.name) is not None:
         raise ModelError(f"model {spec.name!r} already exists")
     now = utcnow()
@@ -83,6 +91,7 @@ def add_operator_model(session: Session, spec: OperatorModel) -> ModelEndpoint:
         name=spec.name.strip(),
         organization=spec.organization.strip(),
         license=spec.license,
+        parameters=spec.parameters,
         base_url=normalise_base_url(spec.base_url),
         api_model=spec.api_model.strip(),
         api_key_ref=f"env:{spec.api_key_env}" if spec.api_key_env else None,
@@ -103,10 +112,12 @@ def upsert_operator_model(session: Session, spec: OperatorModel) -> ModelEndpoin
     if model is None:
         return add_operator_model(session, spec)
     check_fields(spec.name, spec.api_model, spec.license)
+    check_parameters(spec.parameters)
     model.base_url = normalise_base_url(spec.base_url)
     model.api_model = spec.api_model
     model.organization = spec.organization
     model.license = spec.license
+    model.parameters = spec.parameters
     model.aliases = list(spec.aliases)
     model.api_key_ref = f"env:{spec.api_key_env}" if spec.api_key_env else None
     lifecycle.reregister(model)
@@ -128,6 +139,7 @@ def describe(model: ModelEndpoint) -> dict[str, Any]:
         "name": model.name,
         "organization": model.organization,
         "license": model.license,
+        "parameters": model.parameters,
         "base_url": model.base_url,
         "api_model": model.api_model,
         "status": model.status,
@@ -160,6 +172,7 @@ class OwnerModel:
     base_url: str
     api_model: str
     aliases: tuple[str, ...] = ()
+    parameters: int | None = None
 
 
 def clean_aliases(values: Iterable[str]) -> list[str]:
@@ -190,6 +203,7 @@ def add_owner_model(
 ) -> ModelEndpoint:
     """A new owner endpoint, waiting for verification; never approved here."""
     check_fields(spec.name, spec.api_model, spec.license)
+    check_parameters(spec.parameters)
     base_url = normalise_base_url(spec.base_url)
     if name_taken(session, spec.name):
         raise NameTaken(f"a model named {spec.name.strip()!r} already exists")
@@ -198,6 +212,7 @@ def add_owner_model(
         name=spec.name.strip(),
         organization=spec.organization.strip(),
         license=spec.license,
+        parameters=spec.parameters,
         base_url=base_url,
         api_model=spec.api_model.strip(),
         api_key_ref=api_key_ref,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arena.db import Base, utcnow
@@ -26,6 +26,9 @@ class ModelEndpoint(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     organization: Mapped[str] = mapped_column(String(200), default="")
     license: Mapped[str] = mapped_column(String(20), default="open")
+    # Parameter count of the weights where known (fleet file, `models add --parameters`, the
+    # owner's registration); shown on the board.
+    parameters: Mapped[int | None] = mapped_column(BigInteger)
     base_url: Mapped[str] = mapped_column(String(2000))
     api_model: Mapped[str] = mapped_column(String(500))
     # "env:VAR" (operator: read from the environment at call time) or "enc:<fernet token>"

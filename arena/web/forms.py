@@ -42,6 +42,11 @@ _TEXT: dict[str, dict[str, Any]] = {
         "hint": "Open weights or a proprietary model.",
         "choices": {"open": "Open weights", "proprietary": "Proprietary"},
     },
+    "parameters": {
+        "label": "Parameters",
+        "hint": "Parameter count of the weights, if known; shown on the leaderboard.",
+        "placeholder": "7000000000",
+    },
     "base_url": {
         "label": "Base URL",
         "hint": "The http(s) root of an OpenAI-compatible server; it must be publicly reachable.",
