@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         default="CC-BY-4.0", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9.+-]+$"
     )
 
+    # Leaderboard views (arena/leaderboard/boards.py, README "Leaderboard"): a category board
+    # with fewer included votes than this is still computed and stored, but listed as hidden
+    # (`shown: false`); a model with fewer included votes on a board is marked provisional.
+    category_min_votes: int = Field(default=300, ge=0)
+    provisional_votes: int = Field(default=300, ge=0)
+
     @field_validator("log_format", "log_level", "access_log", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:

@@ -56,6 +56,8 @@ class Leaderboard:
     theta: FloatArray = field(default_factory=lambda: np.zeros(0))
     #: Style coefficients (natural scale, per standardised feature); empty without style.
     style_coefficients: dict[str, float] = field(default_factory=dict)
+    #: Half-widths of the coefficients' 95% intervals (sandwich only; else empty).
+    style_half_width: dict[str, float] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, object]]:
         """``{model, rating, ci_low, ci_high, rank, rank_ub, battles}`` sorted by rank."""
@@ -95,6 +97,7 @@ def build_leaderboard(
     samples: FloatArray | None = None,
     params: dict[str, object] | None = None,
     style_coefficients: dict[str, float] | None = None,
+    style_half_width: dict[str, float] | None = None,
 ) -> Leaderboard:
     """Scale natural-log ratings to Elo and attach intervals and ranks.
 
@@ -127,6 +130,7 @@ def build_leaderboard(
         params=dict(params or {}),
         theta=theta,
         style_coefficients=dict(style_coefficients or {}),
+        style_half_width=dict(style_half_width or {}),
     )
 
 

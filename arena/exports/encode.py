@@ -25,12 +25,17 @@ MEDIA_TYPES = {
 }
 
 
-def jsonl_lines(rows: list[dict[str, Any]], columns: Columns) -> bytes:
-    """One JSON object per row with exactly ``columns``, in their order."""
+def jsonl_row_lines(rows: list[dict[str, Any]], columns: Columns) -> list[bytes]:
+    """Each row as one JSON line with exactly ``columns``, in their order."""
     if rows and tuple(rows[0]) != columns.names:
         rows = [{c: r[c] for c in columns.names} for r in rows]
     dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    return b"".join([dumps(r, option=newline) for r in rows])
+    return [dumps(r, option=newline) for r in rows]
+
+
+def jsonl_lines(rows: list[dict[str, Any]], columns: Columns) -> bytes:
+    """One JSON object per row with exactly ``columns``, in their order."""
+    return b"".join(jsonl_row_lines(rows, columns))
 
 
 def arrow_schema(columns: Columns) -> Any:

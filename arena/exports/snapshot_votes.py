@@ -3,7 +3,9 @@
 The per-vote data (sides, winner, time, style features) never changes after the vote is
 cast, so reading the vote rows again and keeping those whose id lies in the set's runs
 gives the same rows whatever happened since: votes committed later and votes excluded
-later are simply not in the runs, or in them with `included` true and no reason.
+later are simply not in the runs, or in them with `included` true and no reason. A
+category board's download keeps the rows whose tags hold its category, as
+`arena ratings fit --category` reads them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,23 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from arena.categories import split_tags
 from arena.exports.columns import model_names, raw_vote_batches, vote_rows, vote_select
+
+
+def in_category(rows: list[dict[str, Any]], category: str) -> list[dict[str, Any]]:
+    """The rows whose comma-joined ``categories`` hold ``category`` exactly."""
+    return [r for r in rows if category in split_tags(r["categories"])]
+
+
+def board_batches(
+    session: Session, runs: Sequence[Sequence[int]], category: str | None
+) -> Iterator[list[dict[str, Any]]]:
+    """One board's download: the vote set's rows, only those of ``category`` when given."""
+    for rows in counted_batches(session, runs):
+        kept = rows if category is None else in_category(rows, category)
+        if kept:
+            yield kept
 
 
 def counted_batches(

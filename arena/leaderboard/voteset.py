@@ -16,12 +16,15 @@ from typing import Any
 from sqlalchemy import Integer, String, cast, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
+from arena.categories import split_tags
 from arena.exports.columns import model_names
 from arena.votes.tables import Vote, VoteExclusion
 from arena.votes.vocabulary import LMSYS_WINNER
 from ratings.counts import PairCounts, counts_from_rows
 
 RUN, CELL, EXCLUDED, VOTE_MARK, EXCLUSION_MARK = range(5)
+_NO_INT: Any = cast(null(), Integer)
+_NO_TEXT: Any = cast(null(), String)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Inputs:
     # ascending [lo, hi] runs of the counted vote ids
     runs: list[list[int]]
     marks: dict[str, Any]
+    # excluded votes per category tag, by reason
+    excluded_by_category: dict[str, dict[str, int]]
 
     @property
     def votes_included(self) -> int:
@@ -48,18 +53,15 @@ def run_length(runs: list[list[int]]) -> int:
     return sum(hi - lo + 1 for lo, hi in runs)
 
 
-def _part(kind: int, x: Any, y: Any, w: Any, n: Any) -> Any:
+def _part(kind: int, x: Any, y: Any, w: Any, n: Any, t: Any = None) -> Any:
     return select(
         literal_column(str(kind), Integer).label("kind"),
         x.label("x"),
         y.label("y"),
         w.label("w"),
         n.label("n"),
+        (_NO_TEXT if t is None else t).label("t"),
     )
-
-
-_NO_INT: Any = cast(null(), Integer)
-_NO_TEXT: Any = cast(null(), String)
 
 
 def _statement() -> Any:
@@ -84,10 +86,11 @@ def _statement() -> Any:
             _NO_INT,
             VoteExclusion.reason,
             func.count(func.distinct(VoteExclusion.vote_id)),
+            Vote.categories,
         )
         .join(Vote, Vote.id == VoteExclusion.vote_id)
         .where(Vote.included.is_(False))
-        .group_by(VoteExclusion.reason)
+        .group_by(VoteExclusion.reason, Vote.categories)
     )
     vote_mark = _part(VOTE_MARK, func.max(Vote.id), func.count(), _NO_TEXT, _NO_INT)
     excl_mark = _part(
@@ -101,19 +104,23 @@ def gather(session: Session, params: dict[str, Any]) -> Inputs:
     runs: list[list[int]] = []
     cells: dict[tuple[str, str, str], int] = {}
     excluded: dict[str, int] = {}
+    by_tag: dict[str, dict[str, int]] = {}
     marks: dict[str, Any] = {}
-    for kind, x, y, w, n in session.execute(_statement()):
+    for kind, x, y, w, n, t in session.execute(_statement()):
         if kind == RUN:
             runs.append([int(x), int(y)])
         elif kind == CELL:
             key = (names[x], names[y], LMSYS_WINNER[w])
             cells[key] = cells.get(key, 0) + int(n)
         elif kind == EXCLUDED:
-            excluded[w] = int(n)
+            excluded[w] = excluded.get(w, 0) + int(n)
+            for tag in split_tags(t):
+                tally = by_tag.setdefault(tag, {})
+                tally[w] = tally.get(w, 0) + int(n)
         else:
             marks["votes" if kind == VOTE_MARK else "exclusions"] = [int(x or 0), int(y)]
     runs.sort()
-    inputs = Inputs(marks["votes"][0], names, cells, excluded, params, runs, marks)
+    inputs = Inputs(marks["votes"][0], names, cells, excluded, params, runs, marks, by_tag)
     if run_length(runs) != inputs.votes_included:
         # One statement, one snapshot: this can only be a bug, never a race.
         raise RuntimeError(

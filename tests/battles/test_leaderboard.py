@@ -120,9 +120,10 @@ async def test_board_and_history(app: FastAPI, client: httpx.AsyncClient) -> Non
     meta = (await client.get(f"/api/v1/snapshots/{first}")).json()
     assert meta["vote_watermark"] == 300 and len(meta["sha256"]) == 64
     assert set(meta) == {
-        "snapshot_id", "view", "category", "method", "params", "fit_args", "vote_watermark",
-        "sha256", "votes_included", "votes_excluded", "computed_at",
+        "snapshot_id", "view", "category", "headline_id", "method", "params", "fit_args",
+        "vote_watermark", "sha256", "votes_included", "votes_excluded", "computed_at",
     }  # fmt: skip
+    assert meta["headline_id"] is None
     assert meta["params"]["ci"] == "sandwich"
     assert (await client.get("/api/v1/snapshots/999")).status_code == 404
 
@@ -180,7 +181,9 @@ async def test_preferences_and_snapshot_exports(app: FastAPI, client: httpx.Asyn
     recompute_once(app.state.sessionmaker, app.state.settings)
     r = await client.get("/api/v1/exports/snapshots", params={"format": "jsonl"})
     rows = [json.loads(line) for line in r.text.splitlines()]
-    assert len(rows) == 3 and {row["model"] for row in rows} == set(STRENGTH)
+    # the headline board and the style view, recomputed together, a row per model each
+    assert sorted(row["view"] for row in rows) == ["default"] * 3 + ["style"] * 3
+    assert {row["model"] for row in rows} == set(STRENGTH)
     r = await client.get("/api/v1/exports/preferences", params={"format": "csv"})
     assert r.status_code == 200
     assert r.text.splitlines()[0].replace('"', "").startswith("vote_id,battle_id,prompt")
