@@ -8,7 +8,10 @@ fake model servers (serving/fakes.py) with a fixed first-token delay, Debian's c
 through Playwright. Writes benchmarks/results/web.json.
 
 * ``page_weight``: bytes of HTML, CSS and JS the battle page loads (uncompressed, as served);
-  ``page_weights`` the same for the owners and admin pages.
+  ``page_weights`` the same for the owners and admin pages, and for /data with a full page of
+  snapshots (the votes below are seeded in that many rounds, one snapshot each).
+* ``data_page``: server time of GET /data over those votes and snapshots (its size estimates
+  encode a sample of each download on every view).
 * ``owner_verify``: on /owners, from pressing "Register and verify" to the page showing the
   model verified (the page's own clock, as it prints it), against a fast fake endpoint.
 * ``ttft``: time to the first streamed token of a new battle, measured the way a voter sees
@@ -39,6 +42,7 @@ from playwright.sync_api import Page, sync_playwright
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arena.settings import Settings
+from arena.web.data_page import PAGE as DATA_PAGE
 from benchmarks.common import RESULTS, describe, loadavg, migrated, write_results
 from serving.fakes import FakeModel, FakeServer
 from tests.battles.support import Backends, register
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--votes", type=int, default=6000)
     parser.add_argument("--verify-runs", type=int, default=5, help="owner registrations")
+    parser.add_argument("--data-requests", type=int, default=40, help="/data requests")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--out", type=Path, default=RESULTS / "web.json")
     args = parser.parse_args(argv)
@@ -233,8 +238,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 browser_version = browser.version
                 browser.close()
 
-            seed_history(server, rounds=3, votes_per_round=args.votes // 3, rng=rng)
+            # A full page of snapshots on /data (its heaviest state), the same votes in all.
+            rounds = DATA_PAGE
+            seed_history(server, rounds=rounds, votes_per_round=args.votes // rounds, rng=rng)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+                weights["/data"] = page_weight(browser.new_page(), server.url, "/data")
+                browser.close()
             assert timer is not None
+            asyncio.run(hammer(server.url, "/data", 4, 1))  # warm-up
+            timer.times.clear()
+            data_client = asyncio.run(hammer(server.url, "/data", args.data_requests, 2))
+            data_server = timer.times["/data"]
+            timer.times.clear()
             asyncio.run(hammer(server.url, "/leaderboard", 20, 2))  # warm-up
             timer.times.clear()
             client_times = asyncio.run(
@@ -260,6 +276,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "page_minus_api_p50_ms": round(
                 (statistics.median(page_times) - statistics.median(api_times)) * 1000, 2
             ),
+        },
+        "data_page": {
+            "votes": args.votes,
+            "snapshots": rounds,
+            "requests": args.data_requests,
+            "concurrency": 2,
+            "server_ms": describe(data_server, scale=1000, digits=2),
+            "client_ms": describe(data_client, scale=1000, digits=2),
         },
         "leaderboard": {
             "votes": args.votes,
