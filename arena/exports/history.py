@@ -45,8 +45,9 @@ HISTORY_COLUMNS = Columns.of(
 
 
 def history_batches(
-    session: Session, view: str, category: str | None
+    session: Session, view: str, category: str | None, lo: int | None = None
 ) -> Iterator[list[dict[str, Any]]]:
+    """The board's rows, from snapshot ``lo`` on (the /data page's size sample)."""
     category_is = (
         LeaderboardSnapshot.category.is_(None)
         if category is None
@@ -56,6 +57,7 @@ def history_batches(
         select(SnapshotRow, LeaderboardSnapshot)
         .join(LeaderboardSnapshot, LeaderboardSnapshot.id == SnapshotRow.snapshot_id)
         .where(LeaderboardSnapshot.view == view, category_is)
+        .where(SnapshotRow.snapshot_id >= (lo or 0))
         .order_by(SnapshotRow.snapshot_id, SnapshotRow.rank, SnapshotRow.model)
         .execution_options(yield_per=BATCH)
     )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from arena.exports.columns import PREFERENCE_COLUMNS, SNAPSHOT_COLUMNS, VOTE_COLUMNS, Columns
 from arena.exports.encode import FORMATS, Format, encode
+from arena.exports.history import HISTORY_COLUMNS, history_batches
 from arena.exports.service import preference_batches, snapshot_batches, vote_batches
 from arena.leaderboard.tables import LeaderboardSnapshot, SnapshotRow, SnapshotVoteSet
 from arena.votes.tables import Vote
@@ -144,8 +145,12 @@ def _links(base: str, estimate: dict[str, Estimate], rows: int) -> list[Link]:
     return [Link(fmt, f"{base}?format={fmt}", estimate[fmt].size(rows)) for fmt in FORMATS]
 
 
+def _headline_history(session: Session, lo: int | None) -> Iterator[Rows]:
+    return history_batches(session, "default", None, lo)
+
+
 def downloads(session: Session) -> tuple[list[Download], Rows]:
-    """The three live exports, and the votes sample (snapshot downloads are sized from it)."""
+    """The live exports, and the votes sample (snapshot downloads are sized from it)."""
     votes = session.scalar(select(func.count(Vote.id))) or 0
     decisive = session.scalar(select(func.count(Vote.id)).where(Vote.winner.in_(("A", "B"))))
     snapshot_rows = session.scalar(select(func.count()).select_from(SnapshotRow)) or 0
@@ -154,6 +159,24 @@ def downloads(session: Session) -> tuple[list[Download], Rows]:
     pref_sample = _sample(session, preference_batches, vote_lo)
     snap_lo = _newest_from(session, SnapshotRow.snapshot_id, SNAPSHOT_SAMPLE)
     snap_sample = _sample(session, snapshot_batches, snap_lo)
+    headline = (LeaderboardSnapshot.view == "default") & LeaderboardSnapshot.category.is_(None)
+    history_rows = session.scalar(
+        select(func.count())
+        .select_from(SnapshotRow)
+        .join(LeaderboardSnapshot, LeaderboardSnapshot.id == SnapshotRow.snapshot_id)
+        .where(headline)
+    )
+    history_lo = session.scalar(
+        select(func.min(LeaderboardSnapshot.id)).where(
+            LeaderboardSnapshot.id.in_(
+                select(LeaderboardSnapshot.id)
+                .where(headline)
+                .order_by(LeaderboardSnapshot.id.desc())
+                .limit(SNAPSHOT_SAMPLE)
+            )
+        )
+    )
+    history_sample = _sample(session, _headline_history, history_lo)
     pairs, pairs_exact = _pair_count(votes, decisive or 0, vote_sample, pref_sample)
     items = [
         Download(
@@ -181,14 +204,28 @@ def downloads(session: Session) -> tuple[list[Download], Rows]:
         Download(
             "snapshots",
             "Snapshots",
-            "Every published board, a row per model and snapshot (so the rating history of "
-            "every model), with each snapshot's sha256 and fit_args.",
+            "Every published board (every view and category), a row per model and snapshot, "
+            "with each snapshot's sha256 and fit_args.",
             snapshot_rows,
             SNAPSHOT_COLUMNS,
             _links(
                 "/api/v1/exports/snapshots",
                 estimates(snap_sample, SNAPSHOT_COLUMNS),
                 snapshot_rows,
+            ),
+        ),
+        Download(
+            "history",
+            "Rating history",
+            "The headline board over time, a row per model and snapshot, with each model's "
+            "robustness and serving speed then. Add view=style or category=NAME for another "
+            "board's history.",
+            history_rows or 0,
+            HISTORY_COLUMNS,
+            _links(
+                "/api/v1/leaderboard/history",
+                estimates(history_sample, HISTORY_COLUMNS),
+                history_rows or 0,
             ),
         ),
     ]

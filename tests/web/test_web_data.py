@@ -19,11 +19,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from web_support import LiveServer
 
 from arena.cli.snapshots import refit
 from arena.db import session_scope
 from arena.exports.columns import PREFERENCE_COLUMNS, SNAPSHOT_COLUMNS, VOTE_COLUMNS
+from arena.exports.history import HISTORY_COLUMNS
 from arena.leaderboard.loop import recompute_once
 from arena.leaderboard.tables import LeaderboardSnapshot
 from arena.settings import Settings
@@ -33,7 +35,12 @@ from tests.battles.support import Backends, register
 from tests.snapshots.support import assert_same_rows, seed_votes
 
 HTML = {"Accept": "text/html"}
-COLUMNS = {"votes": VOTE_COLUMNS, "preferences": PREFERENCE_COLUMNS, "snapshots": SNAPSHOT_COLUMNS}
+COLUMNS = {
+    "votes": VOTE_COLUMNS,
+    "preferences": PREFERENCE_COLUMNS,
+    "snapshots": SNAPSHOT_COLUMNS,
+    "history": HISTORY_COLUMNS,
+}
 
 
 class DataPage(HTMLParser):
@@ -147,19 +154,21 @@ async def test_sizes_are_the_downloads_sizes(
         await play(client, winner, f"Question number {i}: what is {i} squared?")
     assert recompute_once(app.state.sessionmaker, app.state.settings) is not None
     page = await get_page(client)
-    rows = {"votes": 7, "preferences": 5, "snapshots": 2}
+    # two models; every board of the recompute (headline, style, categories) in snapshots
+    rows = {"votes": 7, "preferences": 5, "history": 2}
     for kind, item in page.downloads.items():
-        assert item["rows"] == rows[kind], kind
+        assert item["rows"] == rows.get(kind, item["rows"]), kind
         assert set(item["links"]) == {"jsonl", "csv", "parquet"}
         for fmt, (url, size) in item["links"].items():
             body = (await client.get(url)).content
             assert size == len(body), (kind, fmt)
             if fmt == "jsonl":
-                assert body.count(b"\n") == rows[kind]
-    [(snap_id, snap)] = page.snapshots.items()
-    for fmt, (url, size) in snap["links"].items():
-        assert url == f"/api/v1/snapshots/{snap_id}/votes?format={fmt}"
-        assert size == len((await client.get(url)).content), fmt
+                assert body.count(b"\n") == item["rows"], kind
+    assert page.downloads["snapshots"]["rows"] == 2 * len(page.snapshots) > 2
+    for snap_id, snap in page.snapshots.items():
+        for fmt, (url, size) in snap["links"].items():
+            assert url == f"/api/v1/snapshots/{snap_id}/votes?format={fmt}"
+            assert size == len((await client.get(url)).content), (snap_id, fmt)
 
 
 async def test_sizes_beyond_the_sample_are_estimates(
@@ -179,7 +188,7 @@ async def test_sizes_beyond_the_sample_are_estimates(
         real = len((await client.get(url)).content)
         # Parquet's compression depends on the rows a sample cannot show: a looser bound.
         assert abs(size - real) <= real * (0.35 if fmt == "parquet" else 0.05), (fmt, size, real)
-    [snap] = page.snapshots.values()
+    snap = page.snapshots[(await client.get("/api/v1/leaderboard")).json()["snapshot_id"]]
     url, size = snap["links"]["jsonl"]
     real = len((await client.get(url)).content)
     assert abs(size - real) <= 0.1 * real
@@ -217,6 +226,22 @@ async def test_the_shown_command_reproduces_the_snapshot(
     assert board["snapshot_id"] == snap_id
     assert_same_rows(refit(tmp_path / name, argv[5:]), board["models"])
 
+    # Every board of the recompute (the style view too) by its own line.
+    page = await get_page(client)
+    exported = [
+        json.loads(x) for x in (await client.get("/api/v1/exports/snapshots")).content.splitlines()
+    ]
+    assert len(page.snapshots) > 1
+    for other, shown in page.snapshots.items():
+        download, check, fit = shown["command"].split(" && ")
+        url = shlex.split(download)[2]
+        body = (await client.get(url)).content
+        assert shlex.split(check.split(" | ")[0])[1].split()[0] == hashlib.sha256(body).hexdigest()
+        argv = shlex.split(fit)
+        (tmp_path / argv[3]).write_bytes(body)
+        rows = [r for r in exported if r["snapshot_id"] == other]
+        assert_same_rows(refit(tmp_path / argv[3], argv[5:]), rows)
+
 
 async def test_snapshots_newest_first_in_pages(app: FastAPI, client: httpx.AsyncClient) -> None:
     with session_scope(app.state.sessionmaker) as s:
@@ -229,18 +254,21 @@ async def test_snapshots_newest_first_in_pages(app: FastAPI, client: httpx.Async
                 )
             )  # fmt: skip
         seed_votes(s, 60, seed=1)
-    newest = recompute_once(app.state.sessionmaker, app.state.settings)
-    assert newest == PAGE + 3
+    headline = recompute_once(app.state.sessionmaker, app.state.settings)
+    assert headline == PAGE + 3  # then the recompute's other boards (style, categories)
+    with session_scope(app.state.sessionmaker) as s:
+        total = s.scalar(select(func.count()).select_from(LeaderboardSnapshot))
+    assert total is not None and total > headline
     first = await get_page(client)
-    assert list(first.snapshots) == list(range(newest, newest - PAGE, -1))
-    assert set(first.snapshots[newest]["links"]) == {"jsonl", "csv", "parquet"}
-    assert first.snapshots[newest - 1]["links"] == {}
+    assert list(first.snapshots) == list(range(total, total - PAGE, -1))
+    assert set(first.snapshots[headline]["links"]) == {"jsonl", "csv", "parquet"}
+    assert first.snapshots[PAGE + 2]["links"] == {}
     older = [link for link in first.links if "before=" in link]
-    assert older == [f"/data?before={newest - PAGE + 1}#snapshots-title"]
+    assert older == [f"/data?before={total - PAGE + 1}#snapshots-title"]
     r = await client.get(older[0].split("#")[0], headers=HTML)
     assert "before vote sets were recorded" in r.text
     second = DataPage(r.text)
-    assert list(second.snapshots) == [3, 2, 1]
+    assert list(second.snapshots) == list(range(total - PAGE, 0, -1))
     assert not [link for link in second.links if "before=" in link]
     assert "/data#snapshots-title" in second.links
 

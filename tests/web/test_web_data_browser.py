@@ -59,7 +59,7 @@ def test_data_page_in_a_browser(tab: Tab, live: LiveServer, tmp_path: Path) -> N
     expect(page.get_by_test_id("data-license")).to_contain_text("CC-BY-4.0")
 
     downloads = page.get_by_test_id("data-downloads")
-    expect(downloads.locator("article")).to_have_count(3)
+    expect(downloads.locator("article")).to_have_count(4)
     votes = downloads.locator('[data-download="votes"]')
     expect(votes.locator("h3")).to_contain_text("122 rows")
     expect(votes.locator(".formats li")).to_have_text(
