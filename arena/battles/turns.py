@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -147,17 +147,36 @@ def check_battle_id(battle_id: str) -> None:
         raise not_found()
 
 
+# Built once: making the aliases and the statements costs more than running them.
+_MODEL_A, _MODEL_B = aliased(ModelEndpoint), aliased(ModelEndpoint)
+_BATTLE_AND_MODELS = (
+    select(Battle, _MODEL_A, _MODEL_B)
+    .join(_MODEL_A, _MODEL_A.id == Battle.model_a_id)
+    .join(_MODEL_B, _MODEL_B.id == Battle.model_b_id)
+    .where(Battle.id == bindparam("battle_id"))
+)
+_TURNS_WITH_ANSWERS = (
+    select(
+        BattleTurn.id,
+        BattleTurn.idx,
+        BattleTurn.content,
+        BattleTurn.status,
+        BattleTurn.attempts,
+        BattleResponse.side,
+        BattleResponse.content,
+        BattleResponse.completion_tokens,
+    )
+    .outerjoin(BattleResponse, BattleResponse.turn_id == BattleTurn.id)
+    .where(BattleTurn.battle_id == bindparam("battle_id"))
+    .order_by(BattleTurn.idx)
+)
+
+
 def _battle_and_models(
     session: Session, battle_id: str, client_hash: str | None
 ) -> tuple[Battle, dict[str, ModelEndpoint]]:
     check_battle_id(battle_id)
-    a, b = aliased(ModelEndpoint), aliased(ModelEndpoint)
-    row = session.execute(
-        select(Battle, a, b)
-        .join(a, a.id == Battle.model_a_id)
-        .join(b, b.id == Battle.model_b_id)
-        .where(Battle.id == battle_id)
-    ).first()
+    row = session.execute(_BATTLE_AND_MODELS, {"battle_id": battle_id}).first()
     if row is None:
         raise not_found()
     battle = row[0]
@@ -167,21 +186,7 @@ def _battle_and_models(
 
 
 def turns_with_answers(session: Session, battle_id: str) -> list[PastTurn]:
-    rows = session.execute(
-        select(
-            BattleTurn.id,
-            BattleTurn.idx,
-            BattleTurn.content,
-            BattleTurn.status,
-            BattleTurn.attempts,
-            BattleResponse.side,
-            BattleResponse.content,
-            BattleResponse.completion_tokens,
-        )
-        .outerjoin(BattleResponse, BattleResponse.turn_id == BattleTurn.id)
-        .where(BattleTurn.battle_id == battle_id)
-        .order_by(BattleTurn.idx)
-    ).all()
+    rows = session.execute(_TURNS_WITH_ANSWERS, {"battle_id": battle_id}).all()
     turns: dict[int, PastTurn] = {}
     for tid, idx, content, status, attempts, side, answer, tokens in rows:
         turn = turns.setdefault(idx, PastTurn(tid, idx, content, status, attempts, {}))
@@ -210,36 +215,43 @@ def _side_plan(
     return SidePlan(side, endpoint, messages, identity, model.source == "owner", model.name)
 
 
+_OPEN_BATTLE = (
+    update(Battle)
+    .where(Battle.id == bindparam("b_id"), Battle.voted_at.is_(None))
+    .values(last_finished_at=None)
+)
+# Core inserts on the tables (the ORM's bulk path does more work per row).
+_TURNS = BattleTurn.metadata.tables["battle_turns"]
+_NEW_TURN = insert(_TURNS).returning(_TURNS.c.id)
+_NEW_ANSWERS = insert(BattleResponse.metadata.tables["battle_responses"])
+
+
 def write_turn(session: Session, plan: TurnPlan) -> int:
     """Record the planned turn as streaming, with empty answers; its id. 409 when a
     concurrent message got there first, or a vote did."""
     now = utcnow()
+    # Core on the session's connection: no ORM bookkeeping for rows it does not hold.
+    conn = session.connection()
     # Locks the battle row (as a vote does first): no vote while this turn is streaming.
-    opened = session.execute(
-        update(Battle)
-        .where(Battle.id == plan.battle_id, Battle.voted_at.is_(None))
-        .values(last_finished_at=None)
-    )
-    if opened.rowcount != 1:  # type: ignore[attr-defined]
+    opened = conn.execute(_OPEN_BATTLE, {"b_id": plan.battle_id})
+    if opened.rowcount != 1:
         raise already_voted()
     answer = {"content": "", "status": "streaming", "error": None, "finish_reason": None}
     if plan.retry is None:
+        turn = {"battle_id": plan.battle_id, "idx": plan.index, "content": plan.content}
         try:
-            turn_id = session.execute(
-                insert(BattleTurn)
-                .values(battle_id=plan.battle_id, idx=plan.index, content=plan.content)
-                .values(status="streaming", attempts=1, created_at=now)
-                .returning(BattleTurn.id)
+            turn_id = conn.execute(
+                _NEW_TURN, {**turn, "status": "streaming", "attempts": 1, "created_at": now}
             ).scalar_one()
         except IntegrityError:
             raise in_progress("another message was sent at the same time") from None
-        session.execute(
-            insert(BattleResponse),
+        conn.execute(
+            _NEW_ANSWERS,
             [{"turn_id": turn_id, "side": s, "started_at": now, **answer} for s in SIDES],
         )
         return int(turn_id)
     turn_id, attempts = plan.retry
-    retried = session.execute(
+    retried = conn.execute(
         update(BattleTurn)
         .where(
             BattleTurn.id == turn_id,
@@ -248,19 +260,19 @@ def write_turn(session: Session, plan: TurnPlan) -> int:
         )
         .values(status="streaming", attempts=attempts + 1, finished_at=None, vote_inputs=None)
     )
-    if retried.rowcount != 1:  # type: ignore[attr-defined]
+    if retried.rowcount != 1:
         raise in_progress("another message was sent at the same time")
-    reset = session.execute(
+    reset = conn.execute(
         update(BattleResponse)
         .where(BattleResponse.turn_id == turn_id)
         .values(started_at=now, finished_at=None, **answer)
     )
-    if reset.rowcount < len(SIDES):  # type: ignore[attr-defined]
+    if reset.rowcount < len(SIDES):
         have = set(
             session.scalars(select(BattleResponse.side).where(BattleResponse.turn_id == turn_id))
         )
         missing = [s for s in SIDES if s not in have]
-        session.execute(
+        conn.execute(
             insert(BattleResponse),
             [{"turn_id": turn_id, "side": s, "started_at": now, **answer} for s in missing],
         )
@@ -273,9 +285,10 @@ def close_turn(
     """Store both answers; the battle becomes votable only when both sides finished, with
     what its vote needs (categories, vote inputs) computed here, once."""
     now = utcnow()
+    conn = session.connection()
     for side in plan.sides:
         res = results[side.side]
-        session.execute(
+        conn.execute(
             update(BattleResponse)
             .where(BattleResponse.turn_id == turn_id, BattleResponse.side == side.side)
             .values(
@@ -295,7 +308,7 @@ def close_turn(
     if ok:
         categories = join_tags(categorize(_conversation(plan, results)))
         inputs = _vote_inputs(session, plan, results).to_json()
-    session.execute(
+    conn.execute(
         update(BattleTurn)
         .where(BattleTurn.id == turn_id)
         .values(
@@ -305,7 +318,7 @@ def close_turn(
             vote_inputs=inputs,
         )
     )
-    session.execute(
+    conn.execute(
         update(Battle)
         .where(Battle.id == plan.battle_id)
         .values(last_finished_at=now if ok else None)

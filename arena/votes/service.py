@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, inspect, select, update
+from sqlalchemy import and_, bindparam, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -89,9 +89,7 @@ def cast_vote(
         excluded[DUPLICATE_PROMPT] = duplicate
     vote.included = not excluded
     try:
-        vote.id = session.execute(
-            insert(Vote).values(_columns(vote)).returning(Vote.id)
-        ).scalar_one()
+        vote.id = session.connection().execute(_INSERT_VOTE, _columns(vote)).scalar_one()
     except IntegrityError:
         raise already_voted() from None
     _apply_exclusions(session, vote, excluded, flags)
@@ -99,6 +97,44 @@ def cast_vote(
         s: {"model": m.name, "organization": m.organization} for s, m in battle.models.items()
     }
     return CastVote(vote, revealed, excluded)
+
+
+# Built once: making the aliases and the statements costs more than running them.
+_CLAIM = (
+    update(Battle)
+    .where(
+        Battle.id == bindparam("b_id"),
+        Battle.client_hash == bindparam("b_client"),
+        Battle.voted_at.is_(None),
+    )
+    .values(voted_at=bindparam("b_now"))
+    .returning(Battle.model_a_id, Battle.model_b_id, Battle.last_finished_at)
+)
+_MODEL_A, _MODEL_B = aliased(ModelEndpoint), aliased(ModelEndpoint)
+_LAST_IDX = (
+    select(func.max(BattleTurn.idx))
+    .where(BattleTurn.battle_id == bindparam("battle_id"))
+    .scalar_subquery()
+)
+_LAST_TURN_AND_MODELS = (
+    select(
+        BattleTurn.idx,
+        BattleTurn.status,
+        BattleTurn.categories,
+        BattleTurn.vote_inputs,
+        _MODEL_A.name,
+        _MODEL_A.organization,
+        _MODEL_A.aliases,
+        _MODEL_B.name,
+        _MODEL_B.organization,
+        _MODEL_B.aliases,
+    )
+    .select_from(Battle)
+    .join(_MODEL_A, _MODEL_A.id == Battle.model_a_id)
+    .join(_MODEL_B, _MODEL_B.id == Battle.model_b_id)
+    .outerjoin(BattleTurn, and_(BattleTurn.battle_id == Battle.id, BattleTurn.idx == _LAST_IDX))
+    .where(Battle.id == bindparam("battle_id"))
+)
 
 
 def _votable_battle(
@@ -109,44 +145,18 @@ def _votable_battle(
     check_battle_id(battle_id)
     # The claim takes the battle's row lock first, as a new turn does (turns.write_turn), so
     # the turn read next is the last one and stays so until the vote commits.
-    claimed = session.execute(
-        update(Battle)
-        .where(
-            Battle.id == battle_id,
-            Battle.client_hash == who.client_hash,
-            Battle.voted_at.is_(None),
-        )
-        .values(voted_at=now)
-        .returning(Battle.model_a_id, Battle.model_b_id, Battle.last_finished_at)
-    ).first()
+    # Core on the session's connection: no ORM bookkeeping for rows it does not hold.
+    claimed = (
+        session.connection()
+        .execute(_CLAIM, {"b_id": battle_id, "b_client": who.client_hash, "b_now": now})
+        .first()
+    )
     if claimed is None:
         battle = get_battle(session, battle_id)  # 404 first, then 403, then 409
         if battle.client_hash != who.client_hash:
             raise not_yours()
         raise already_voted()
-    a, b = aliased(ModelEndpoint), aliased(ModelEndpoint)
-    last_idx = (
-        select(func.max(BattleTurn.idx)).where(BattleTurn.battle_id == battle_id).scalar_subquery()
-    )
-    row = session.execute(
-        select(
-            BattleTurn.idx,
-            BattleTurn.status,
-            BattleTurn.categories,
-            BattleTurn.vote_inputs,
-            a.name,
-            a.organization,
-            a.aliases,
-            b.name,
-            b.organization,
-            b.aliases,
-        )
-        .select_from(Battle)
-        .join(a, a.id == Battle.model_a_id)
-        .join(b, b.id == Battle.model_b_id)
-        .outerjoin(BattleTurn, and_(BattleTurn.battle_id == Battle.id, BattleTurn.idx == last_idx))
-        .where(Battle.id == battle_id)
-    ).one()
+    row = session.connection().execute(_LAST_TURN_AND_MODELS, {"battle_id": battle_id}).one()
     idx, status, categories, stored = row[0], row[1], row[2], row[3]
     if idx is None:
         raise ArenaError(
@@ -199,6 +209,12 @@ def _build_vote(battle: Votable, winner: str, who: ClientIdentity, now: datetime
     )
 
 
+# Core inserts on the tables (the ORM's insert path coerces every value again per call).
+_VOTES = Vote.metadata.tables["votes"]
+_INSERT_VOTE = insert(_VOTES).returning(_VOTES.c.id)
+_INSERT_EXCLUSIONS = insert(VoteExclusion.metadata.tables["vote_exclusions"])
+
+
 def _columns(vote: Vote) -> dict[str, Any]:
     """The vote's set attributes (columns left unset keep their defaults)."""
     state = inspect(vote).dict
@@ -236,7 +252,7 @@ def _apply_exclusions(
         session.flush()
     if excluded:
         # A new vote has no exclusions yet: one insert, no lookup per reason.
-        session.execute(
-            insert(VoteExclusion),
+        session.connection().execute(
+            _INSERT_EXCLUSIONS,
             [{"vote_id": vote.id, "reason": r, "detail": d[:1000]} for r, d in excluded.items()],
         )
