@@ -20,10 +20,10 @@ from starlette.responses import Response
 from arena.battles.views import battle_view, turn_view
 from arena.deps import run_in_session
 from arena.errors import ArenaError
-from arena.leaderboard.views import current_board, model_history
+from arena.leaderboard.router import board_query
 from arena.models.tables import LICENSES
 from arena.responses import FastJSONResponse
-from arena.web import charts, forms, stats
+from arena.web import board_page, forms, stats
 from arena.web.data_page import data_page
 from arena.web.error_pages import error_page, install_error_pages
 from arena.web.render import render_markdown
@@ -43,9 +43,13 @@ def _rendered_battle(session: Session, battle_id: str) -> dict[str, Any]:
     return view
 
 
+def _battle_context(request: Request, battle: dict[str, Any] | None) -> dict[str, Any]:
+    return {"battle": battle, "max_chars": request.app.state.settings.max_message_chars}
+
+
 @router.get("/")
 async def new_battle(request: Request) -> Response:
-    response = page(request, "battle.html", {"battle": None})
+    response = page(request, "battle.html", _battle_context(request, None))
     response.headers.update(NO_STORE)
     return response
 
@@ -53,7 +57,7 @@ async def new_battle(request: Request) -> Response:
 @router.get("/battles/{battle_id}")
 async def show_battle(battle_id: str, request: Request) -> Response:
     view = await run_in_session(request, _rendered_battle, battle_id)
-    response = page(request, "battle.html", {"battle": view})
+    response = page(request, "battle.html", _battle_context(request, view))
     response.headers.update(NO_STORE)
     return response
 
@@ -78,53 +82,29 @@ async def render_turn(battle_id: str, index: int, request: Request) -> Response:
     return FastJSONResponse(body, headers=NO_STORE)
 
 
-def _leaderboard(session: Session, filters: stats.Filters) -> dict[str, Any]:
-    board = current_board(session)
-    models = board["models"]
-    shown = [m for m in models if filters.keep(m)]
-    return {
-        "board": board,
-        "rows": shown,
-        "bars": charts.interval_bars(models),
-        "bar_width": charts.BAR_WIDTH,
-        "organizations": sorted({m["organization"] for m in models if m["organization"]}),
-        "licenses": LICENSES,
-        "filters": filters,
-    }
-
-
 @router.get("/leaderboard")
 async def leaderboard(
     request: Request,
     license: str = Query("", max_length=20),
     organization: str = Query("", max_length=200),
+    view: str = Query("default", max_length=40),
+    category: str = Query("", max_length=80),
+    include_retired: bool = Query(False),
 ) -> Response:
     filters = stats.Filters(license if license in LICENSES else "", organization)
-    context = await run_in_session(request, _leaderboard, filters)
+    board = board_query(request, view, category or None, include_retired)
+    context = await run_in_session(
+        request, board_page.leaderboard_context, board_page.PageQuery(board, filters)
+    )
     return page(request, "leaderboard.html", context)
 
 
-def _model_page(session: Session, name: str) -> dict[str, Any] | None:
-    model = stats.public_model(session, name)
-    if model is None:
-        return None
-    history = model_history(session, name)["history"]
-    board = current_board(session)
-    current = next((m for m in board["models"] if m["model"] == name), None)
-    return {
-        "model": model,
-        "current": current,
-        "board": board,
-        "history": history,
-        "chart": charts.history_chart(history),
-        "records": stats.head_to_head(session, model),
-        "counts": stats.counts(session, model),
-    }
-
-
 @router.get("/models/{name}")
-async def model_page(name: str, request: Request) -> Response:
-    context = await run_in_session(request, _model_page, name)
+async def model_page(
+    name: str, request: Request, view: str = Query("default", max_length=40)
+) -> Response:
+    query = board_query(request, view, None)
+    context = await run_in_session(request, board_page.model_context, name, query)
     if context is None:
         return error_page(request, 404, "There is no model with this name on the arena.")
     return page(request, "model.html", context)
