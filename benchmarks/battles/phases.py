@@ -70,9 +70,11 @@ def phase_votes(
                 select(func.count())
                 .select_from(LeaderboardSnapshot)
                 .where(LeaderboardSnapshot.computed_at.between(lo, hi))
+                .where(LeaderboardSnapshot.headline_id.is_(None))  # one per recompute
             )
             last = conn.execute(
                 select(LeaderboardSnapshot.votes_included, LeaderboardSnapshot.votes_excluded)
+                .where(LeaderboardSnapshot.headline_id.is_(None))
                 .order_by(LeaderboardSnapshot.id.desc())
                 .limit(1)
             ).first()
