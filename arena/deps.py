@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -42,34 +42,62 @@ async def run_in_session(request: Request, fn: Callable[..., T], *args: Any) -> 
     return await anyio.to_thread.run_sync(work)
 
 
-async def decide_in_session(
-    request: Request, fn: Callable[..., T], *args: Any
-) -> tuple[T, Awaitable[None]]:
-    """Like `run_in_session`, but hands back `fn`'s result as soon as `fn` returns, with an
-    awaitable of the commit that follows. For writes whose outcome is settled before the
-    commit (a conditional insert holding its row locks): the caller can go on at once and
-    await the commit before it relies on the write being durable."""
+class Stages:
+    """The values a generator run by `staged_in_session` yields and returns, each handed to
+    the event loop as soon as it is made, and the commit that follows them."""
+
+    def __init__(self) -> None:
+        self._values: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def next(self) -> Any:
+        ok, value = await self._values.get()
+        if not ok:
+            raise value
+        return value
+
+
+def staged_in_session(
+    request: Request, fn: Callable[..., Generator[Any, None, Any]], *args: Any
+) -> Stages:
+    """Run the generator `fn(session, *args)` in a worker thread inside one committed unit
+    of work, handing each value it yields (and then its return value) to the caller at once
+    (`await stages.next()`), before the commit (`await stages.committed`).
+
+    For a message: the plan is read and handed over, so the model servers are asked while
+    the same thread writes the turn; the turn's outcome (or its 409) is known before its
+    commit, which only has to be done before the answers are stored."""
     factory = request.app.state.sessionmaker
     loop = asyncio.get_running_loop()
-    decided: asyncio.Future[T] = loop.create_future()
+    stages = Stages()
 
-    def settle(result: T) -> None:
-        if not decided.done():
-            decided.set_result(result)
+    def hand(ok: bool, value: Any) -> None:
+        loop.call_soon_threadsafe(stages._values.put_nowait, (ok, value))
 
     def work() -> None:
-        with session_scope(factory) as session:
-            result = fn(session, *args)
-            loop.call_soon_threadsafe(settle, result)
+        try:
+            with session_scope(factory) as session:
+                steps = fn(session, *args)
+                while True:
+                    try:
+                        hand(True, next(steps))
+                    except StopIteration as stop:
+                        hand(True, stop.value)
+                        break
+        except BaseException as exc:
+            hand(False, exc)
+            raise
 
-    committed = asyncio.ensure_future(anyio.to_thread.run_sync(work))
-    either: list[asyncio.Future[Any]] = [decided, committed]
-    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    if not decided.done():
-        committed.result()  # fn failed: its error (the commit never ran)
-        # fn returned and the commit finished before the result's callback ran
-        await decided
-    return decided.result(), committed
+    def settle(task: asyncio.Future[None]) -> None:
+        if task.cancelled():
+            stages.committed.cancel()
+        elif task.exception() is not None:
+            stages.committed.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            stages.committed.set_result(None)
+
+    asyncio.ensure_future(anyio.to_thread.run_sync(work)).add_done_callback(settle)
+    return stages
 
 
 def known_client(request: Request, settings: Settings) -> ClientIdentity | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,10 +11,10 @@ from sse_starlette import EventSourceResponse
 from arena.battles import service, turns
 from arena.battles.schemas import BattleCreated, BattleView, MessageIn
 from arena.battles.stream import TurnStream
-from arena.battles.turns import SideResult
+from arena.battles.turns import SideResult, TurnPlan
 from arena.battles.views import battle_view
 from arena.clients import ensure_client, identify
-from arena.deps import SettingsDep, decide_in_session, hit_limits, known_client, run_in_session
+from arena.deps import SettingsDep, hit_limits, known_client, run_in_session, staged_in_session
 
 router = APIRouter(prefix="/api/v1", tags=["battles"])
 
@@ -42,11 +43,16 @@ async def send_message(
     turns.check_message(settings, body.content)
     if who is not None:
         await hit_limits(request, "battles", who)
-    plan = await run_in_session(request, turns.plan_turn, settings, battle_id, body.content, client)
+    stages = staged_in_session(request, turns.open_turn, settings, battle_id, body.content, client)
+    try:
+        plan: TurnPlan = await stages.next()
+    except BaseException:
+        await asyncio.gather(stages.committed, return_exceptions=True)
+        raise
     state = request.app.state
-    # Both model servers are asked now; the turn is written meanwhile. Its outcome (a 409
-    # when a concurrent message got there first) is known before its commit, which only
-    # has to be done before the answers are stored.
+    # Both model servers are asked now; the same worker thread writes the turn meanwhile.
+    # Its outcome (a 409 when a concurrent message got there first) is known before its
+    # commit, which only has to be done before the answers are stored.
     stream = TurnStream(
         (state.http, state.guarded_http),
         plan,
@@ -55,13 +61,14 @@ async def send_message(
         metrics=state.metrics.serving,
     )
     try:
-        turn_id, committed = await decide_in_session(request, turns.write_turn, plan)
+        turn_id: int = await stages.next()
     except BaseException:
         await stream.cancel()
+        await asyncio.gather(stages.committed, return_exceptions=True)
         raise
 
     async def persist(results: dict[str, SideResult]) -> bool:
-        await committed
+        await stages.committed
         return await run_in_session(request, turns.close_turn, plan, turn_id, results)
 
     return EventSourceResponse(stream.events(persist), sep="\n", ping=15)

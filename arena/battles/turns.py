@@ -13,6 +13,7 @@ Every function takes the request's session and only executes/flushes; the caller
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -224,6 +225,20 @@ _OPEN_BATTLE = (
 _TURNS = BattleTurn.metadata.tables["battle_turns"]
 _NEW_TURN = insert(_TURNS).returning(_TURNS.c.id)
 _NEW_ANSWERS = insert(BattleResponse.metadata.tables["battle_responses"])
+
+
+def open_turn(
+    session: Session,
+    settings: Settings,
+    battle_id: str,
+    content: str,
+    client_hash: str | None,
+) -> Generator[TurnPlan, None, int]:
+    """`plan_turn`, handed over (yielded) so both streams can start, then `write_turn` in
+    the same unit of work: the turn's id."""
+    plan = plan_turn(session, settings, battle_id, content, client_hash)
+    yield plan
+    return write_turn(session, plan)
 
 
 def write_turn(session: Session, plan: TurnPlan) -> int:
