@@ -21,6 +21,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.db import session_scope, utcnow
+from arena.leaderboard.arrays import VoteCache
 from arena.leaderboard.digest import Digests
 from arena.leaderboard.service import NotRateable, recompute
 from arena.leaderboard.tables import LeaderboardSnapshot
@@ -37,6 +38,7 @@ def recompute_once(
     *,
     min_age: float | None = None,
     digests: Digests | None = None,
+    cache: VoteCache | None = None,
 ) -> int | None:
     """One recompute under the arena-wide lock; the new snapshot's id, or None.
 
@@ -59,6 +61,7 @@ def recompute_once(
                     settings.anchor(),
                     prior=settings.rating_prior or None,
                     digests=digests,
+                    cache=cache,
                 )
             except NotRateable as exc:
                 log.info("leaderboard not updated: %s", exc)
@@ -103,13 +106,19 @@ def _file_lock(factory: sessionmaker[Session]) -> Iterator[bool]:
 async def recompute_loop(
     factory: sessionmaker[Session], settings: Settings, pause: Callable[[float], Awaitable[bool]]
 ) -> None:
-    # The previous digest's hash state, so a vote set that only appends hashes only its tail.
+    # The previous digests' hash states and the votes read before, so a vote set that only
+    # appends hashes and reads only its tail.
     digests = Digests()
+    cache = VoteCache()
     while True:
         try:
             await anyio.to_thread.run_sync(
                 lambda: recompute_once(
-                    factory, settings, min_age=settings.recompute_seconds, digests=digests
+                    factory,
+                    settings,
+                    min_age=settings.recompute_seconds,
+                    digests=digests,
+                    cache=cache,
                 )
             )
         except asyncio.CancelledError:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from arena.categories import categories_version
 from arena.exports.columns import VOTE_COLUMNS, Columns
-from arena.leaderboard.arrays import read_vote_arrays
+from arena.leaderboard.arrays import VoteCache, read_vote_arrays
 from arena.leaderboard.boards import (
     Fitted,
     NotRateable,
@@ -134,6 +134,7 @@ def _boards(
     headline: Leaderboard,
     prior: float | None,
     clock: dict[str, float],
+    cache: VoteCache | None,
 ) -> list[Fitted]:
     """Every board of the vote set: the headline first, then the style view and the
     categories (a board whose ratings do not exist, even with the prior, is left out)."""
@@ -151,7 +152,7 @@ def _boards(
     ]
     clock["robustness"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    arrays = read_vote_arrays(session, inputs.runs)
+    arrays = read_vote_arrays(session, inputs.runs, cache)
     clock["arrays"] = time.perf_counter() - t0
     if arrays.size != inputs.votes_included:
         raise RuntimeError(f"{arrays.size} votes read for a vote set of {inputs.votes_included}")
@@ -179,12 +180,14 @@ def recompute(
     prior: float | None = DEFAULT_PRIOR,
     digests: Digests | None = None,
     timings: dict[str, float] | None = None,
+    cache: VoteCache | None = None,
 ) -> LeaderboardSnapshot | None:
     """New snapshots of every board, unless nothing changed since the latest recompute;
     the headline board's snapshot. Raises NotRateable when the headline has no ratings.
 
     ``prior=None`` keeps no board until the MLE exists; ``digests`` carries the previous
-    digests' hash states between calls; ``timings`` receives seconds per step.
+    digests' hash states between calls, ``cache`` the votes read before (both optional:
+    without them everything is read and hashed again); ``timings`` receives seconds per step.
     """
     clock = timings if timings is not None else {}
     t0 = time.perf_counter()
@@ -206,7 +209,7 @@ def recompute(
     headline = fit_default(inputs.counts(), params, prior)
     clock["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fitted = _boards(session, inputs, headline, prior, clock)
+    fitted = _boards(session, inputs, headline, prior, clock, cache)
     clock["boards"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     vote_set, reused = _vote_set(session, prev, inputs.runs, VOTE_COLUMNS)
