@@ -16,7 +16,14 @@ from arena.db import session_scope
 from arena.leaderboard.loop import recompute_once
 from arena.leaderboard.tables import LeaderboardSnapshot
 from tests.boards.support import seed
-from tests.snapshots.support import assert_same_rows, download, fit_file, jsonl_rows, sha256
+from tests.snapshots.support import (
+    assert_same_rows,
+    download,
+    fit_file,
+    jsonl_rows,
+    run_arena,
+    sha256,
+)
 
 
 async def _categories(client: httpx.AsyncClient) -> dict[str, dict[str, object]]:
@@ -171,6 +178,8 @@ async def test_a_category_without_an_mle_gets_the_minimal_prior(
     path = tmp_path / "math.jsonl"
     path.write_bytes(await download(client, board["snapshot_id"], "jsonl"))
     assert_same_rows(fit_file(path, meta["fit_args"], database_url), board["models"])
+    verify = run_arena("snapshots", "verify", str(board["snapshot_id"]), str(path), db=database_url)
+    assert verify.returncode == 0 and "matches" in verify.stdout, verify.stdout + verify.stderr
     plain = (await client.get(f"/api/v1/snapshots/{(await _head(client))}")).json()
     assert "prior" not in plain["params"] and plain["fit_args"] == []
 
