@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -57,6 +57,14 @@ class Board:
     half_width: dict[int, float]
 
 
+_LATEST = (
+    select(LeaderboardSnapshot.id, LeaderboardSnapshot.computed_at, LeaderboardSnapshot.sha256)
+    .where(LeaderboardSnapshot.view == "default", LeaderboardSnapshot.category.is_(None))
+    .order_by(LeaderboardSnapshot.id.desc())
+    .limit(1)
+)
+
+
 class _BoardCache:
     """The few latest boards, keyed by what identifies a snapshot across databases."""
 
@@ -66,14 +74,7 @@ class _BoardCache:
         self._lock = threading.Lock()
 
     def get(self, session: Session) -> Board | None:
-        latest = session.execute(
-            select(
-                LeaderboardSnapshot.id, LeaderboardSnapshot.computed_at, LeaderboardSnapshot.sha256
-            )
-            .where(LeaderboardSnapshot.view == "default", LeaderboardSnapshot.category.is_(None))
-            .order_by(LeaderboardSnapshot.id.desc())
-            .limit(1)
-        ).first()
+        latest = session.connection().execute(_LATEST).first()
         if latest is None:
             return None
         key = (latest.id, latest.computed_at, latest.sha256)
@@ -106,25 +107,33 @@ def board_threshold(settings: Settings) -> float:
     return math.log(1.0 / settings.abuse_false_positive_rate)
 
 
+# Built once (per-vote statements; building them costs more than running them).
+_HISTORY = (
+    select(
+        Vote.id,
+        Vote.model_a_id,
+        Vote.model_b_id,
+        Vote.winner,
+        select(VoteExclusion.id)
+        .where(VoteExclusion.vote_id == Vote.id, VoteExclusion.reason == REASON)
+        .exists()
+        .label("done"),
+    )
+    .where(Vote.client_hash == bindparam("client"))
+    .order_by(Vote.id.desc())
+    .limit(HISTORY - 1)
+)
+
+
 def client_against_board(
     session: Session, settings: Settings, client_hash: str, vote: Vote, board: Board
 ) -> Flag | None:
     """The board test over the client's latest votes and ``vote`` (not yet in the session)."""
-    already = (
-        select(VoteExclusion.id)
-        .where(VoteExclusion.vote_id == Vote.id, VoteExclusion.reason == REASON)
-        .exists()
-    )
-    earlier = session.execute(
-        select(Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.winner, already.label("done"))
-        .where(Vote.client_hash == client_hash)
-        .order_by(Vote.id.desc())
-        .limit(HISTORY - 1)
-    ).all()[::-1]
     rated = board.rating
-    used = [r for r in earlier if r.model_a_id in rated and r.model_b_id in rated]
     if vote.model_a_id not in rated or vote.model_b_id not in rated:
         return None  # this vote adds nothing, so the verdict cannot change with it
+    earlier = session.connection().execute(_HISTORY, {"client": client_hash}).all()[::-1]
+    used = [r for r in earlier if r.model_a_id in rated and r.model_b_id in rated]
     a = np.array([r.model_a_id for r in used] + [vote.model_a_id], dtype=np.int64)
     b = np.array([r.model_b_id for r in used] + [vote.model_b_id], dtype=np.int64)
     score = np.array([_SCORE_A[r.winner] for r in used] + [_SCORE_A[vote.winner]])
@@ -151,6 +160,18 @@ def client_against_board(
 BURST_SAMPLE = 200
 
 
+def _count(query: Select[Any], cap: str | None) -> ScalarSelect[Any]:
+    rows = query.limit(bindparam(cap, type_=Integer)) if cap else query
+    return select(func.count()).select_from(rows.subquery()).scalar_subquery()
+
+
+_RECENT = select(Vote.id).where(Vote.created_at >= bindparam("since"))
+_RECENT_MINE = _RECENT.where(Vote.network_hash == bindparam("network"))
+_BURST = select(_count(_RECENT_MINE, "mine_cap"), _count(_RECENT, "total_cap"))
+_MINE_ALL = select(_count(_RECENT_MINE, None))
+_TOTAL = select(_count(_RECENT, "total_cap"))
+
+
 def network_burst(session: Session, settings: Settings, network_hash: str) -> Flag | None:
     """A network casting more than its share of a busy hour's votes (this one included).
 
@@ -159,24 +180,19 @@ def network_burst(session: Session, settings: Settings, network_hash: str) -> Fl
     votes are counted only up to that bound; above it the verdict is "no burst" whatever
     the exact total. Counts that stop short of their bound are exact, so a flag's detail is.
     """
-    since = utcnow() - timedelta(hours=1)
     share = settings.abuse_burst_share
-    recent = select(Vote.id).where(Vote.created_at >= since)
-    mine_q = recent.where(Vote.network_hash == network_hash)
-
-    def capped(query: Select[Any], cap: int | None) -> ScalarSelect[Any]:
-        rows = query.limit(cap) if cap is not None else query
-        return select(func.count()).select_from(rows.subquery()).scalar_subquery()
+    conn = session.connection()
+    args = {"since": utcnow() - timedelta(hours=1), "network": network_hash}
 
     def total_cap(mine_votes: int) -> int:
         return math.ceil(mine_votes / share) + 1
 
-    mine, total = session.execute(
-        select(capped(mine_q, BURST_SAMPLE), capped(recent, total_cap(BURST_SAMPLE)))
+    mine, total = conn.execute(
+        _BURST, {**args, "mine_cap": BURST_SAMPLE, "total_cap": total_cap(BURST_SAMPLE)}
     ).one()
     if mine >= BURST_SAMPLE:
-        mine = session.execute(select(capped(mine_q, None))).scalar_one()
-        total = session.execute(select(capped(recent, total_cap(int(mine) + 1)))).scalar_one()
+        mine = conn.execute(_MINE_ALL, args).scalar_one()
+        total = conn.execute(_TOTAL, {**args, "total_cap": total_cap(int(mine) + 1)}).scalar_one()
     total, mine = int(total) + 1, int(mine) + 1
     if total < settings.abuse_burst_min_votes or mine / total <= share:
         return None

@@ -26,8 +26,9 @@ import hashlib
 import math
 import re
 import unicodedata
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -46,19 +47,26 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(normalise(prompt).encode()).hexdigest()
 
 
-def count_vote(session: Session, digest: str) -> int:
-    """Add one vote to the prompt's count; its count including this vote."""
-    dialect = session.get_bind().dialect.name
+def _upsert(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
+    return (
         insert(PromptCount)
-        .values(prompt_hash=digest, votes=1)
+        .values(prompt_hash=bindparam("digest"), votes=1)
         .on_conflict_do_update(
             index_elements=[PromptCount.prompt_hash], set_={"votes": PromptCount.votes + 1}
         )
         .returning(PromptCount.votes)
     )
-    return int(session.execute(stmt).scalar_one())
+
+
+# Built once per dialect: it runs on every vote.
+_UPSERTS = {name: _upsert(name) for name in ("postgresql", "sqlite")}
+
+
+def count_vote(session: Session, digest: str) -> int:
+    """Add one vote to the prompt's count; its count including this vote."""
+    conn = session.connection()
+    return int(conn.execute(_UPSERTS[conn.dialect.name], {"digest": digest}).scalar_one())
 
 
 def cutoff(session: Session, share: float) -> tuple[int, int]:
