@@ -1,6 +1,7 @@
 """Battle/vote path benchmark on PostgreSQL -> benchmarks/results/battles.json.
 
-    .venv/bin/python -m benchmarks.bench_battles [--quick] [--no-sqlite] [--big-votes N] [--workers N]
+    .venv/bin/python -m benchmarks.bench_battles [--quick] [--no-sqlite] [--no-1m] [--big-votes N]
+        [--workers N] [--py-spy PATH]
 
 Everything runs on loopback against fresh databases that the script creates and drops
 (``arena_bench_<tag>_<random>`` on ``--pg``, default postgresql+psycopg://postgres@127.0.0.1:5432).
@@ -32,6 +33,12 @@ Phases (``measurements`` in the JSON):
    second meanwhile (the snapshots written in the window are counted).
 5. ``votes_paced``: the same at a fixed arrival rate (open loop, ``--vote-rate``, default
    1000/s; latency counted from the scheduled send time, so queueing is not hidden).
+   ``bare_insert_saturation``: the saturation phase's requests against a bare FastAPI
+   endpoint doing one INSERT (benchmarks/battles/bare.py: same uvicorn settings and
+   workers, same database server, same load generator), with the arena still up beside it;
+   ``votes_per_s_over_bare_insert_per_s`` is the ratio. ``--py-spy PATH`` adds
+   ``votes_profiled``: a shorter saturation phase with every app process sampled by py-spy
+   (``profile``: CPU shares by layer and by function).
 6. ``recompute_1m``: a second database with 1,000,000 synthetic votes (+ their battles and
    sampling draws; ~2% excluded with a ledger row) for 50 models with seeded ground-truth
    ratings, bulk-loaded with COPY; times ``arena.leaderboard.service.recompute`` (in a
@@ -56,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.battles import ANSWER, NETWORKS, SEED
+from benchmarks.battles.bare import create_table
 from benchmarks.battles.load import App, CpuMeter
 from benchmarks.battles.phases import phase_battles, phase_votes, prepare_votable, with_winners
 from benchmarks.battles.recompute import (
@@ -102,6 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big-votes", type=int, default=0, help="vote phase on the big DB")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--no-bare", action="store_true", help="skip the bare one-INSERT endpoint yardstick"
+    )
+    parser.add_argument(
+        "--py-spy", default=None, help="a py-spy binary: adds a profiled vote phase"
+    )
+    parser.add_argument("--profile-votes", type=int, default=4000)
+    parser.add_argument("--no-1m", action="store_true", help="skip part 2 (the 1M-vote database)")
     parser.add_argument("--out", type=Path, default=RESULTS / "battles.json")
     args = parser.parse_args(argv)
     if args.quick:
@@ -153,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
                 res.pop("window")
                 meas["battles_api"] = res
                 paced_cap = int((args.vote_rate or 1000.0) * args.paced_seconds)
-                needed = args.votes + paced_cap
+                profiled = args.profile_votes if args.py_spy else 0
+                needed = args.votes + paced_cap + profiled
                 print("turns…", flush=True)
                 info, ready = prepare_votable(
                     url,
@@ -176,6 +193,26 @@ def main(argv: list[str] | None = None) -> None:
                     app, voters, meter, plan[: args.votes], 30.0, args.concurrency, None, url
                 )
                 sat = meas["votes_saturation"]["per_s"] or 1.0
+                if not args.no_bare:
+                    print("bare one-INSERT endpoint, same load…", flush=True)
+                    meas["bare_insert_saturation"] = bare_phase(
+                        url, args, voters, plan[: args.votes]
+                    )
+                    bare_rate = meas["bare_insert_saturation"]["per_s"] or 1.0
+                    meas["votes_per_s_over_bare_insert_per_s"] = round(sat / bare_rate, 3)
+                if profiled:
+                    print("votes under py-spy…", flush=True)
+                    meas["votes_profiled"] = phase_votes(
+                        app,
+                        voters,
+                        meter,
+                        plan[args.votes : args.votes + profiled],
+                        15.0,
+                        args.concurrency,
+                        None,
+                        url,
+                        py_spy=args.py_spy,
+                    )
                 rate = args.vote_rate or max(1.0, round(0.6 * sat))
                 paced_n = min(paced_cap, int(rate * args.paced_seconds))
                 print(f"votes, paced at {rate}/s…", flush=True)
@@ -198,45 +235,10 @@ def main(argv: list[str] | None = None) -> None:
                 app.stop()
 
         # -------- part 2: recompute with 1M votes (and battle creation with a 1M ledger)
-        print(f"recompute with {args.big} votes…", flush=True)
-        with fresh_postgres(args.pg, "1m") as url:
-            migrated(url)
-            big_models = register_models(url, [s.base_url for s in servers], 50)
-            seeded = seed_votes_1m(url, voters, big_models, args.big, SEED + 1)
-            truth_big = seeded.pop("truth")
-            rec = time_recompute(url, args.repeat)
-            rec["rank_corr_vs_truth"] = rank_agreement(rec.pop("_ratings"), truth_big)
-            rec["seeding"] = seeded
-            rec["load_avg"] = loadavg()
-            meas["recompute_1m"] = rec
-            print("battles via the API with the big ledger…", flush=True)
-            app = App(url, args.port or free_port(), args.server, 1.0, args.workers)
-            meter = CpuMeter(app.pid)
-            try:
-                res, created = phase_battles(app, voters, meter, 300, 20.0, 8)
-                res.pop("window")
-                meas["battles_api_1m_ledger"] = res
-                if args.big_votes:
-                    _, ready = prepare_votable(
-                        url,
-                        app,
-                        voters,
-                        meter,
-                        big_models,
-                        created,
-                        args.big_votes,
-                        0,
-                        0.0,
-                        rng,
-                        "d1",
-                    )
-                    truth_ids = truth_ratings(big_models, SEED + 1)
-                    plan = with_winners(url, ready, truth_ids, rng)
-                    meas["votes_saturation_1m"] = phase_votes(
-                        app, voters, meter, plan, 30.0, args.concurrency, None, url
-                    )
-            finally:
-                app.stop()
+        if args.no_1m:
+            args.no_sqlite = True
+        else:
+            part_two(args, meas, servers, voters, rng)
         if not args.no_sqlite:
             print("recompute on SQLite…", flush=True)
             meas["recompute_1m_sqlite"] = sqlite_recompute(
@@ -249,6 +251,78 @@ def main(argv: list[str] | None = None) -> None:
     write_results(args.out, out)
     print_summary(out)
     print(f"\nwrote {args.out}")
+
+
+def part_two(
+    args: argparse.Namespace,
+    meas: dict[str, Any],
+    servers: list[FakeServer],
+    voters: Voters,
+    rng: np.random.Generator,
+) -> None:
+    """Recompute with 1M votes, and battle creation with a 1M-draw sampling ledger."""
+    print(f"recompute with {args.big} votes…", flush=True)
+    with fresh_postgres(args.pg, "1m") as url:
+        migrated(url)
+        big_models = register_models(url, [s.base_url for s in servers], 50)
+        seeded = seed_votes_1m(url, voters, big_models, args.big, SEED + 1)
+        truth_big = seeded.pop("truth")
+        rec = time_recompute(url, args.repeat)
+        rec["rank_corr_vs_truth"] = rank_agreement(rec.pop("_ratings"), truth_big)
+        rec["seeding"] = seeded
+        rec["load_avg"] = loadavg()
+        meas["recompute_1m"] = rec
+        print("battles via the API with the big ledger…", flush=True)
+        app = App(url, args.port or free_port(), args.server, 1.0, args.workers)
+        meter = CpuMeter(app.pid)
+        try:
+            res, created = phase_battles(app, voters, meter, 300, 20.0, 8)
+            res.pop("window")
+            meas["battles_api_1m_ledger"] = res
+            if args.big_votes:
+                _, ready = prepare_votable(
+                    url,
+                    app,
+                    voters,
+                    meter,
+                    big_models,
+                    created,
+                    args.big_votes,
+                    0,
+                    0.0,
+                    rng,
+                    "d1",
+                )
+                truth_ids = truth_ratings(big_models, SEED + 1)
+                plan = with_winners(url, ready, truth_ids, rng)
+                meas["votes_saturation_1m"] = phase_votes(
+                    app, voters, meter, plan, 30.0, args.concurrency, None, url
+                )
+        finally:
+            app.stop()
+
+
+def bare_phase(
+    url: str, args: argparse.Namespace, voters: Voters, battles: list[tuple[str, int, str]]
+) -> dict[str, Any]:
+    """The vote phase's requests against the bare one-INSERT app (same workers, settings,
+    database server and load generator), while the arena stays up beside it."""
+    create_table(url)
+    bare = App(url, free_port(), "bare", 1.0, args.workers)
+    try:
+        return phase_votes(
+            bare,
+            voters,
+            CpuMeter(bare.pid),
+            battles,
+            30.0,
+            args.concurrency,
+            None,
+            url,
+            kind="bare",
+        )
+    finally:
+        bare.stop()
 
 
 def print_summary(out: dict[str, Any]) -> None:
@@ -280,6 +354,10 @@ def print_summary(out: dict[str, Any]) -> None:
     http("turns (API, SSE)", "turns_api")
     http("votes, closed loop", "votes_saturation")
     http("votes, paced", "votes_paced")
+    http("bare one-INSERT endpoint", "bare_insert_saturation")
+    http("votes, under py-spy", "votes_profiled")
+    if "votes_per_s_over_bare_insert_per_s" in m:
+        rows.append(("votes/s over bare INSERT/s", str(m["votes_per_s_over_bare_insert_per_s"])))
     http("battles created, 1M ledger", "battles_api_1m_ledger")
     http("votes, closed loop, 1M DB", "votes_saturation_1m")
     for key, label in (("recompute_1m", "PostgreSQL"), ("recompute_1m_sqlite", "SQLite")):

@@ -98,12 +98,14 @@ class CpuMeter:
         }
 
 
-def serve_main(port: int, workers: int = 1) -> None:
+BARE_FACTORY = "benchmarks.battles.bare:app_from_env"
+
+
+def serve_main(port: int, workers: int = 1, kind: str = "arena") -> None:
+    """The arena (``kind`` "arena") or the bare INSERT endpoint ("bare") under uvicorn."""
     import uvicorn
 
-    from arena.app import create_app
     from arena.server import FACTORY
-    from arena.settings import Settings
 
     options: dict[str, Any] = {
         "host": "127.0.0.1",
@@ -118,15 +120,20 @@ def serve_main(port: int, workers: int = 1) -> None:
         # has a kept-alive connection closed under it between two phases (ReadError noise)
         "timeout_keep_alive": 75,
     }
-    if workers > 1:
-        uvicorn.run(FACTORY, factory=True, workers=workers, **options)
-        return
-    uvicorn.Server(uvicorn.Config(create_app(Settings()), **options)).run()
+    factory = BARE_FACTORY if kind == "bare" else FACTORY
+    # One process: the app in this one (as before); N: uvicorn's workers, each its own app.
+    uvicorn.run(factory, factory=True, workers=workers if workers > 1 else None, **options)
 
 
 class App:
     def __init__(
-        self, url: str, port: int, mode: str, recompute_seconds: float, workers: int = 1
+        self,
+        url: str,
+        port: int,
+        mode: str,
+        recompute_seconds: float,
+        workers: int = 1,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
@@ -141,12 +148,14 @@ class App:
             "ARENA_HOST": "127.0.0.1",
             "ARENA_PORT": str(port),
             "OPENBLAS_NUM_THREADS": "1",
+            **(extra_env or {}),
         }
         if mode == "arena":
             cmd = [str(Path(sys.executable).parent / "arena"), "serve", "--port", str(port)]
             cmd += ["--workers", str(workers)]
         else:
-            cmd = [sys.executable, "-m", __spec__.name, "_serve", str(port), str(workers)]
+            kind = "bare" if mode == "bare" else "arena"
+            cmd = [sys.executable, "-m", __spec__.name, "_serve", str(port), str(workers), kind]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
@@ -232,9 +241,8 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
                     statuses["sse_incomplete"] += 1
             else:
                 body = orjson.dumps({"winner": arg[1]})
-                r = await client.post(
-                    f"/api/v1/battles/{arg[0]}/vote", content=body, headers=headers
-                )
+                path = "/bare/{}/vote" if kind == "bare" else "/api/v1/battles/{}/vote"
+                r = await client.post(path.format(arg[0]), content=body, headers=headers)
             end = time.monotonic()
             statuses[str(r.status_code)] += 1
             if r.status_code >= 400 and len(errors) < 5:
@@ -310,22 +318,35 @@ def load_main(plan_path: str, out_path: str) -> None:
     Path(out_path).write_bytes(orjson.dumps(result))
 
 
-def run_load(app: App, plan: dict[str, Any], meter: CpuMeter) -> dict[str, Any]:
-    """Run one load phase in its own process; summary of throughput, latency and CPU."""
+def run_load(
+    app: App, plan: dict[str, Any], meter: CpuMeter, py_spy: str | None = None
+) -> dict[str, Any]:
+    """Run one load phase in its own process; summary of throughput, latency and CPU.
+    With `py_spy` (a py-spy binary), the app's processes are sampled meanwhile."""
+    from benchmarks.battles.profile import PySpy, summarize
+
     with tempfile.TemporaryDirectory() as tmp:
         plan_path, out_path = Path(tmp) / "plan.json", Path(tmp) / "out.json"
         plan_path.write_bytes(orjson.dumps({"base": app.base, **plan}))
+        spy = PySpy(py_spy, app.pid, Path(tmp) / "spy.txt") if py_spy else None
+        if spy:
+            spy.__enter__()
         before, load_before = meter.snapshot(), loadavg()
-        proc = subprocess.run(
-            [sys.executable, "-m", __spec__.name, "_load", str(plan_path), str(out_path)],
-            cwd=ROOT,
-            timeout=float(plan["deadline_s"]) + 120,
-            check=False,
-        )
-        after = meter.snapshot()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", __spec__.name, "_load", str(plan_path), str(out_path)],
+                cwd=ROOT,
+                timeout=float(plan["deadline_s"]) + 120,
+                check=False,
+            )
+            after = meter.snapshot()
+        finally:
+            if spy:
+                spy.__exit__()
         if proc.returncode != 0:
             raise RuntimeError(f"load generator failed ({proc.returncode}); app log:\n{app.tail()}")
         raw = orjson.loads(out_path.read_bytes())
+        profile = summarize(spy.out) if spy else None
     lat = raw["latencies_ms"]
     seconds = raw["per_second"][1:-1] or raw["per_second"]
     summary = {
@@ -347,6 +368,15 @@ def run_load(app: App, plan: dict[str, Any], meter: CpuMeter) -> dict[str, Any]:
         "load_avg_after": loadavg(),
         "window": [raw["started_at"], raw["ended_at"]],
     }
+    ok = raw["ok"] or 1
+    cpu = summary["cpu"]
+    summary["cpu_ms_per_ok_request"] = {
+        "app": round(1000 * cpu["app_cpu_s"] / ok, 3),
+        "postgres": round(1000 * cpu["postgres_cpu_s"] / ok, 3),
+        "loadgen": round(1000 * raw["loadgen_cpu_s"] / ok, 3),
+    }
+    if profile is not None:
+        summary["profile"] = profile
     if raw["errors"]:
         summary["sample_errors"] = raw["errors"]
     summary["_produced"] = {int(k): v for k, v in raw["produced"].items()}
@@ -355,6 +385,10 @@ def run_load(app: App, plan: dict[str, Any], meter: CpuMeter) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1] == "_serve":
-        serve_main(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+        serve_main(
+            int(sys.argv[2]),
+            int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+            sys.argv[4] if len(sys.argv) > 4 else "arena",
+        )
     elif sys.argv[1] == "_load":
         load_main(sys.argv[2], sys.argv[3])

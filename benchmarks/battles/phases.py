@@ -48,17 +48,21 @@ def phase_votes(
     concurrency: int,
     rate: float | None,
     url: str,
+    *,
+    kind: str = "votes",
+    py_spy: str | None = None,
 ) -> dict[str, Any]:
+    """Votes on `battles` (kind "bare": the same requests to the bare INSERT endpoint)."""
     tasks = [[v, voters.addresses[v], [bid, w]] for bid, v, w in battles]
     plan = {
-        "kind": "votes",
+        "kind": kind,
         "tasks": tasks,
         "cookies": voters.cookies,
         "concurrency": concurrency,
         "deadline_s": seconds,
         "rate": rate,
     }
-    res = run_load(app, plan, meter)
+    res = run_load(app, plan, meter, py_spy)
     res.pop("_produced")
     start, end = res.pop("window")
     engine = make_engine(url)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -203,13 +204,41 @@ def seed_battles_pg(
     return ids
 
 
+def prompt_of(battle_id: str) -> str:
+    """A prompt of its own per battle, as real traffic has (one shared prompt would make
+    every vote a `duplicate_prompt` and its counter row a lock every vote waits on)."""
+    return f"{PROMPT} ({battle_id[-8:]})"
+
+
 def finish_turns_pg(conn: Any, battle_ids: list[str], now: datetime) -> None:
-    """One done turn with two done answers for each battle (what close_turn leaves)."""
+    """One done turn with two done answers for each battle (what close_turn leaves: the
+    vote inputs computed from the answers with the battle's models' names)."""
+    from arena.categories import Conversation, categorize, join_tags
+    from arena.votes.inputs import Answer, Identity, scan
+
+    if not battle_ids:
+        return
+    asked = [{"role": "user", "content": prompt_of(battle_ids[0])}]
+    tags = join_tags(categorize(Conversation.from_sides(asked, asked, ANSWER, ANSWER)))
     with conn.cursor() as cur:
         cur.execute(
+            "SELECT b.id, a.name, a.organization, a.aliases, m.name, m.organization, m.aliases"
+            " FROM battles b JOIN model_endpoints a ON a.id = b.model_a_id"
+            " JOIN model_endpoints m ON m.id = b.model_b_id WHERE b.id = ANY(%s)",
+            (battle_ids,),
+        )
+        sides = {r[0]: (Identity(r[1], r[2], r[3]), Identity(r[4], r[5], r[6])) for r in cur}
+        inputs = []
+        for bid in battle_ids:
+            models = dict(zip(("A", "B"), sides[bid], strict=True))
+            answers = [Answer(0, side, ANSWER, 12) for side in ("A", "B")]
+            inputs.append(orjson.dumps(scan(prompt_of(bid), models, answers).to_json()).decode())
+        cur.execute(
             "INSERT INTO battle_turns (battle_id, idx, content, status, attempts, created_at,"
-            " finished_at) SELECT b, 0, %s, 'done', 1, %s, %s FROM unnest(%s::text[]) AS b",
-            (PROMPT, now, now, battle_ids),
+            " finished_at, categories, vote_inputs)"
+            " SELECT b, 0, c, 'done', 1, %s, %s, %s, v::json"
+            " FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(b, c, v)",
+            (now, now, tags, battle_ids, [prompt_of(b) for b in battle_ids], inputs),
         )
         cur.execute(
             "INSERT INTO battle_responses (turn_id, side, role, content, status, finish_reason,"
