@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from arena.categories import split_tags
 from arena.votes.tables import Vote
-from ratings.counts import PairCounts, aggregate
+from ratings.counts import OUTCOMES, PairCounts, counts_from_rows
 from ratings.style import STYLE_FEATURES
 from ratings.types import BoolArray, FloatArray, IntArray
 
@@ -71,27 +72,35 @@ class VoteArrays:
         out: BoolArray = holds[self.tag_code] if holds.size else np.zeros(self.size, bool)
         return out
 
-    def subset(self, keep: BoolArray) -> VoteArrays:
-        return VoteArrays(
-            self.ids[keep],
-            self.a[keep],
-            self.b[keep],
-            self.outcome[keep],
-            self.features_a[keep],
-            self.features_b[keep],
-            self.tag_code[keep],
-            self.tag_sets,
-        )
-
     def indexed(self, names: dict[int, str]) -> tuple[tuple[str, ...], IntArray, IntArray]:
         """Model names of the votes (only models that have one) and indices into them."""
         ids, inverse = np.unique(np.concatenate([self.a, self.b]), return_inverse=True)
         n = self.size
         return tuple(names[int(i)] for i in ids), inverse[:n], inverse[n:]
 
-    def counts(self, names: dict[int, str]) -> PairCounts:
-        models, a, b = self.indexed(names)
-        return aggregate(models, a, b, self.outcome)
+    @cached_property
+    def _cells(self) -> tuple[IntArray, IntArray]:
+        """Model ids present, and each vote's (model A, model B, outcome) cell among them."""
+        ids, inverse = np.unique(np.concatenate([self.a, self.b]), return_inverse=True)
+        n, m = self.size, ids.size
+        return ids, (inverse[:n] * m + inverse[n:]) * len(OUTCOMES) + self.outcome
+
+    def category_counts(self, names: dict[int, str], category: str) -> tuple[PairCounts, int]:
+        """Pair counts of the votes holding ``category`` (as `arena ratings fit --category`
+        counts them: the same cells as a `GROUP BY model_a, model_b, winner`), and how many
+        votes that is. One bincount over the votes, no copy of their other columns."""
+        ids, cell = self._cells
+        m, k = ids.size, len(OUTCOMES)
+        chosen = cell[self.mask(category)]
+        tally = np.bincount(chosen, minlength=m * m * k)
+        hit = np.flatnonzero(tally)
+        a, rest = np.divmod(hit, m * k)
+        b, o = np.divmod(rest, k)
+        rows = (
+            (names[int(ids[x])], names[int(ids[y])], OUTCOMES[z], float(c))
+            for x, y, z, c in zip(a, b, o, tally[hit], strict=True)
+        )
+        return counts_from_rows(rows), int(chosen.size)
 
 
 def _in_runs(ids: IntArray, runs: Sequence[Sequence[int]]) -> BoolArray:

@@ -111,11 +111,10 @@ def fit_category(
     prior: float | None,
 ) -> Fitted:
     """The default board of the votes holding ``category``."""
-    sub = arrays.subset(arrays.mask(category))
-    counts = sub.counts(names)
+    counts, votes = arrays.category_counts(names, category)
     params = {**params, "category": category}
     board = fit_default(counts, params, prior)
-    return Fitted("default", category, board, params, sub.size, board_robustness(counts, board))
+    return Fitted("default", category, board, params, votes, board_robustness(counts, board))
 
 
 def fit_style_view(
