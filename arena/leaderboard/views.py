@@ -195,15 +195,17 @@ def model_history(
 
 
 def check_history(session: Session, view: str, category: str | None) -> None:
-    """404 unless some snapshot was ever computed for this category."""
+    """404 unless some snapshot was ever computed for this (view, category) board."""
     check_view(view)
     if category is None:
         return
     found = session.scalar(
-        select(LeaderboardSnapshot.id).where(LeaderboardSnapshot.category == category).limit(1)
+        select(LeaderboardSnapshot.id)
+        .where(LeaderboardSnapshot.view == view, LeaderboardSnapshot.category == category)
+        .limit(1)
     )
     if found is None:
-        raise ArenaError(404, "category_not_found", f"no board for category {category!r}")
+        raise ArenaError(404, "category_not_found", f"no {view} board for category {category!r}")
 
 
 def _snapshot(session: Session, snapshot_id: int) -> LeaderboardSnapshot:

@@ -131,8 +131,9 @@ async def test_unknown_view_or_category_is_a_404_in_the_envelope(
         assert error["code"] == code and error["type"] == "not_found_error" and error["message"]
     r = await client.get("/api/v1/leaderboard/history", params={"view": "elo"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "view_not_found"
-    r = await client.get("/api/v1/leaderboard/history", params={"category": "klingon"})
-    assert r.status_code == 404 and r.json()["error"]["code"] == "category_not_found"
+    for params in ({"category": "klingon"}, {"category": "coding", "view": "style"}):
+        r = await client.get("/api/v1/leaderboard/history", params=params)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "category_not_found"
     # A category under the threshold is an answer, not an error.
     hidden = (await client.get("/api/v1/leaderboard", params={"category": "math"})).json()
     assert hidden["shown"] is False and hidden["models"]
