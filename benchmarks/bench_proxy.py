@@ -56,7 +56,7 @@ from serving.threaded import free_port
 
 PROMPTS = ["Name three colours.", "What is 7 times 8?", "Say hello in French."]
 ANSWER = " ".join(f"word{i}" for i in range(32))
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "rate_limit_battles": "1000000/minute",
     "rate_limit_votes": "1000000/minute",
     "health_interval_seconds": 3600,
