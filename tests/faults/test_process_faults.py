@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,6 +166,9 @@ class Voters:
                 self.ledger.record(battle, answer)
                 if answer is None:
                     return
+                # A vote takes milliseconds: without a pause the voters would run out of
+                # battles before the test can freeze the app with three of them on the wire.
+                time.sleep(0.2)
 
     def join(self) -> None:
         for t in self.threads:
