@@ -13,6 +13,7 @@ from sse_starlette.sse import AppStatus
 from arena import health
 from arena.admin import router as admin_router
 from arena.battles import router as battles_router
+from arena.battles.recovery import stale_turn_loop
 from arena.categories.language import warm_in_background as warm_language_detector
 from arena.db import make_engine, make_sessionmaker
 from arena.errors import install_error_handlers
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             canaries = canary_loop(state.sessionmaker, state.guarded_http, settings, tasks.pause)
             tasks.spawn(canaries, "endpoint-canaries")
             tasks.spawn(recompute_loop(state.sessionmaker, settings, tasks.pause), "leaderboard")
+            stale = stale_turn_loop(state.sessionmaker, settings, tasks.pause)
+            tasks.spawn(stale, "stale-turns")
             # The first turn close would otherwise wait seconds for the language models.
             warm_language_detector()
             yield

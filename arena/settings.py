@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(default_factory=UnresolvedKey)
     # How long SIGTERM waits for in-flight requests (SSE battle streams) before cancelling them.
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    # A turn still streaming this long after its attempt started was left by a process that
+    # died (no answer of ours runs that long): it is marked failed so it can be retried.
+    stale_turn_seconds: float = Field(default=900.0, gt=0)
     fleet: Path | None = None
     # No cache_dir here: ARENA_CACHE_DIR belongs to serving.cache.cache_dir(), the one reader,
     # because serving/ must not import arena/.
