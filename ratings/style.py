@@ -128,6 +128,29 @@ class _Design:
         return out
 
 
+NOT_IDENTIFIABLE = (
+    "the style coefficients are not identifiable from these battles "
+    "(singular information matrix): more battles are needed"
+)
+
+
+def _inverse(h: FloatArray) -> FloatArray:
+    """``h^-1``, or a named error: with few battles the covariates can be unidentifiable
+    even when every column varies (more unknowns than informative battles)."""
+    try:
+        inv = np.asarray(np.linalg.inv(h), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        raise RatingsInputError(NOT_IDENTIFIABLE) from None
+    return inv
+
+
+def _solve(h: FloatArray, g: FloatArray) -> FloatArray:
+    try:
+        return np.asarray(np.linalg.solve(h, g), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        raise RatingsInputError(NOT_IDENTIFIABLE) from None
+
+
 def _augment(h: FloatArray, m: int, dead: IntArray) -> FloatArray:
     """Make ``h`` invertible without changing the step.
 
@@ -219,7 +242,7 @@ def fit_style(
         h[m:, m:] += reg * np.eye(f)
         if prior is not None:
             h[:m, :m] += prior_curvature(theta, prior)
-        step = np.asarray(np.linalg.solve(_augment(h, m, d.dead), g), dtype=np.float64)
+        step = _solve(_augment(h, m, d.dead), g)
         dz = d.logits(step[:m], step[m:])
         slack = 1e-12 * max(abs(ll), 1.0)
         alpha = 1.0
@@ -256,7 +279,7 @@ def style_sandwich(
     if prior is not None:
         h[:m, :m] += prior_curvature(fit.theta, prior)
     meat = d.matrix((d.y - p) ** 2)
-    h_inv = np.linalg.inv(_augment(h, m, d.dead))
+    h_inv = _inverse(_augment(h, m, d.dead))
     cov: FloatArray = h_inv @ meat @ h_inv
     return cov
 

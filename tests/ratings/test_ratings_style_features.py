@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from ratings import style as style_module
+from ratings.errors import RatingsInputError
 from ratings.fit import fit_battles_style
 from ratings.style import feature_rank_check
 
@@ -57,3 +60,14 @@ def test_style_fit_without_degenerate_features_records_nothing() -> None:
     models, a, b, outcome, fa, fb = _battles()
     board = fit_battles_style(models, a, b, outcome, fa, fb, ci="none")
     assert "dropped_features" not in board.params
+
+
+def test_a_singular_information_matrix_is_a_named_error_not_linalg() -> None:
+    # With few battles the covariates can be unidentifiable even when every column varies;
+    # the fit and the sandwich must then raise a ratings error the server and CLI handle.
+    singular = np.array([[1.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(RatingsInputError, match="not identifiable"):
+        style_module._inverse(singular)
+    with pytest.raises(RatingsInputError, match="not identifiable"):
+        style_module._solve(singular, np.ones(2))
+    assert np.allclose(style_module._inverse(np.eye(2) * 2), np.eye(2) / 2)
