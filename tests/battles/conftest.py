@@ -8,16 +8,13 @@ import pytest
 from fastapi import FastAPI
 
 from serving.client import make_http_client
-from serving.fakes import FakeModel, FakeServer
-from tests.battles.support import Backends, register
+from tests.battles.support import Backends, fake_backends, register
 
 
 @pytest.fixture
 def backends() -> Iterator[Backends]:
-    alpha = FakeServer(FakeModel(served_name="alpha-served", answer="Paris is the capital."))
-    beta = FakeServer(FakeModel(served_name="beta-served", answer="The capital is Paris, yes."))
-    with alpha, beta:
-        yield Backends(alpha, beta)
+    with fake_backends() as both:
+        yield both
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +14,7 @@ from fastapi import FastAPI
 from arena.db import session_scope
 from arena.models.service import OperatorModel, add_operator_model
 from arena.models.tables import ModelEndpoint
-from serving.fakes import FakeServer
+from serving.fakes import FakeModel, FakeServer
 
 
 @dataclass
@@ -22,6 +24,15 @@ class Backends:
 
     def by_name(self, name: str) -> FakeServer:
         return {"Alpha-7B": self.alpha, "Beta-3B": self.beta}[name]
+
+
+@contextmanager
+def fake_backends() -> Iterator[Backends]:
+    """Two fake model servers on loopback, each with its fixed answer."""
+    alpha = FakeServer(FakeModel(served_name="alpha-served", answer="Paris is the capital."))
+    beta = FakeServer(FakeModel(served_name="beta-served", answer="The capital is Paris, yes."))
+    with alpha, beta:
+        yield Backends(alpha, beta)
 
 
 def register(app: FastAPI, backends: Backends) -> None:
